@@ -1,0 +1,3 @@
+"""Clonewatch: streaming detection of model-extraction attacks on prediction APIs."""
+
+__version__ = "0.1.0"

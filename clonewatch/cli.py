@@ -1,0 +1,81 @@
+"""The ``clonewatch`` command: one sub-command per module under clonewatch.commands.
+
+Exit codes: 0 success, 1 a runtime failure (unreadable input, unreachable
+server), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import structlog
+
+from clonewatch import __version__
+from clonewatch.logs import configure
+
+# Each module defines ``register(subparsers)``; a sub-command sets ``func(args) -> int``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "clonewatch.commands.replay",
+)
+
+
+class CommandError(Exception):
+    """A failure the user can act on; printed without a traceback, exit code ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Registrar(Protocol):
+    def __call__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        ...
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="clonewatch",
+        description="Detect model-extraction attacks in inference query logs.",
+    )
+    parser.add_argument("--version", action="version", version=f"clonewatch {__version__}")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--log-format", choices=("json", "console"), default=None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        register: _Registrar = importlib.import_module(name).register
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure(args.log_level, args.log_format)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return func(args)
+    except CommandError as exc:
+        print(f"clonewatch {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"clonewatch {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # report, never a bare traceback for users
+        structlog.get_logger().exception("command_failed", command=args.command)
+        print(f"clonewatch {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

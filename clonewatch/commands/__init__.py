@@ -1,0 +1,1 @@
+"""Sub-commands of the clonewatch CLI, one module each."""

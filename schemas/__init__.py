@@ -1,0 +1,63 @@
+"""Wire contracts of Clonewatch: the events it reads and the records it writes.
+
+Every format here is a contract read by other systems; change one only with a
+version bump (``SCHEMA_VERSION``) and a CHANGELOG entry.
+"""
+
+from schemas.alert import (
+    LEVEL_BANDS,
+    LEVEL_ORDER,
+    RULE_ID,
+    RULE_NAME,
+    RULE_VERSION,
+    SEVERITY_BY_LEVEL,
+    Alert,
+    AlertEvent,
+    ClonewatchContext,
+    RiskEvent,
+    RiskLevel,
+    RiskScore,
+    RiskUser,
+    SignalContribution,
+    Source,
+    User,
+    UserRisk,
+    level_for_score,
+)
+from schemas.dead_letter import DeadLetter
+from schemas.query import (
+    MAX_EVENT_BYTES,
+    MAX_FEATURES,
+    SCHEMA_VERSION,
+    ModelOutput,
+    QueryEvent,
+    decode_event,
+)
+
+__all__ = [
+    "LEVEL_BANDS",
+    "LEVEL_ORDER",
+    "MAX_EVENT_BYTES",
+    "MAX_FEATURES",
+    "RULE_ID",
+    "RULE_NAME",
+    "RULE_VERSION",
+    "SCHEMA_VERSION",
+    "SEVERITY_BY_LEVEL",
+    "Alert",
+    "AlertEvent",
+    "ClonewatchContext",
+    "DeadLetter",
+    "ModelOutput",
+    "QueryEvent",
+    "RiskEvent",
+    "RiskLevel",
+    "RiskScore",
+    "RiskUser",
+    "SignalContribution",
+    "Source",
+    "User",
+    "UserRisk",
+    "decode_event",
+    "level_for_score",
+]

@@ -1,0 +1,191 @@
+"""QueryEvent, schema version 1: one inference query as the serving tier logs it."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from ipaddress import ip_address
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from schemas.dead_letter import DeadLetter
+
+SCHEMA_VERSION = 1
+MAX_EVENT_BYTES = 64 * 1024
+MAX_FEATURES = 4096
+
+Number = Annotated[float, Field(strict=False)]
+
+
+def _finite(value: float, what: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number, not a boolean")
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be finite")
+    return value
+
+
+class ModelOutput(BaseModel):
+    """What the model answered: a label, a confidence and/or class probabilities."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    label: StrictStr | StrictInt | None = None
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    probabilities: list[float] | None = Field(default=None, max_length=MAX_FEATURES)
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _confidence_number(cls, v: Any) -> Any:
+        if isinstance(v, bool) or (v is not None and not isinstance(v, int | float)):
+            raise ValueError("confidence must be a number")
+        return v
+
+    @field_validator("probabilities", mode="before")
+    @classmethod
+    def _probabilities_numbers(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, list):
+            raise ValueError("probabilities must be an array of numbers")
+        for p in v:
+            if isinstance(p, bool) or not isinstance(p, int | float):
+                raise ValueError("probabilities must be an array of numbers")
+            if not math.isfinite(p) or p < 0.0 or p > 1.0:
+                raise ValueError("probabilities must lie in [0, 1]")
+        return v
+
+
+class QueryEvent(BaseModel):
+    """One query to a model's prediction API (QueryEvent v1).
+
+    >>> e = QueryEvent.model_validate({"event_id": "e1", "timestamp": 1767225600,
+    ...     "client_id": "acme", "model_id": "digits", "features": [0, 1.5]})
+    >>> e.ts, e.features
+    (1767225600.0, [0.0, 1.5])
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: StrictStr = Field(min_length=1, max_length=128)
+    timestamp: datetime
+    client_id: StrictStr = Field(min_length=1, max_length=256)
+    model_id: StrictStr = Field(min_length=1, max_length=256)
+    features: list[float] | None = Field(default=None, max_length=MAX_FEATURES)
+    output: ModelOutput | None = None
+    source_ip: StrictStr | None = None
+    user_agent: StrictStr | None = None
+    status_code: StrictInt | None = None
+    latency_ms: float | None = Field(default=None, ge=0.0)
+    labels: dict[StrictStr, StrictStr] | None = None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp(cls, v: Any) -> datetime:
+        if isinstance(v, bool):
+            raise ValueError("timestamp must be an RFC 3339 string or epoch seconds")
+        if isinstance(v, int | float):
+            _finite(float(v), "timestamp")
+            try:
+                return datetime.fromtimestamp(float(v), tz=UTC)
+            except (OverflowError, OSError, ValueError) as exc:
+                raise ValueError("timestamp epoch seconds out of range") from exc
+        if isinstance(v, str):
+            try:
+                parsed = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError as exc:
+                raise ValueError("timestamp is not an RFC 3339 date-time") from exc
+            if parsed.tzinfo is None:
+                raise ValueError("timestamp must carry a UTC offset")
+            return parsed
+        raise ValueError("timestamp must be an RFC 3339 string or epoch seconds")
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _features(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, list):
+            raise ValueError("features must be an array of numbers")
+        for x in v:
+            if isinstance(x, bool) or not isinstance(x, int | float):
+                raise ValueError("features must be an array of numbers")
+            if not math.isfinite(x):
+                raise ValueError("features must be finite (no NaN or infinity)")
+        return v
+
+    @field_validator("latency_ms", mode="before")
+    @classmethod
+    def _latency(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError("latency_ms must be a number")
+        return _finite(float(v), "latency_ms")
+
+    @field_validator("source_ip")
+    @classmethod
+    def _ip(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            return str(ip_address(v))
+        except ValueError as exc:
+            raise ValueError("source_ip is not an IPv4 or IPv6 address") from exc
+
+    @property
+    def ts(self) -> float:
+        """The timestamp as epoch seconds."""
+        return self.timestamp.timestamp()
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "event"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "invalid event: " + "; ".join(parts)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def decode_event(raw: bytes | str, *, received_at: float | None = None) -> QueryEvent | DeadLetter:
+    """Decode one raw message into a QueryEvent, or a DeadLetter saying why not.
+
+    >>> decode_event(b'{"event_id": "a"}').reason
+    'invalid event: timestamp: Field required; client_id: Field required; model_id: Field required'
+    >>> decode_event(b"\\xff").reason
+    'not UTF-8 text'
+    """
+    data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    if len(data) > MAX_EVENT_BYTES:
+        return DeadLetter.of(data, f"event larger than {MAX_EVENT_BYTES} bytes", received_at)
+    if not data.strip():
+        return DeadLetter.of(data, "empty message", received_at)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return DeadLetter.of(data, "not UTF-8 text", received_at)
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        return DeadLetter.of(data, f"not JSON: {exc}", received_at)
+    if not isinstance(obj, dict):
+        return DeadLetter.of(data, f"not a JSON object but {type(obj).__name__}", received_at)
+    try:
+        return QueryEvent.model_validate(obj)
+    except ValidationError as exc:
+        return DeadLetter.of(data, _reason(exc), received_at)
