@@ -1,0 +1,1 @@
+"""Everything that moves events: log replay, the Faust app, and the sinks."""
