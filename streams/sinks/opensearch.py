@@ -1,0 +1,117 @@
+"""The OpenSearch sink: the shared search sink over ``opensearchpy.OpenSearch``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import TransportError
+
+from streams.sinks.search_common import (
+    BulkHttpError,
+    Product,
+    SearchSettings,
+    SearchSink,
+    SearchUnavailableError,
+    build_search_sink,
+    error_reason,
+)
+
+__all__ = ["OpenSearchBackend", "build_opensearch_sink"]
+
+log = structlog.get_logger(__name__)
+
+
+@contextmanager
+def _logged_warnings() -> Iterator[None]:
+    """Turn the client's Warning-header warnings into log lines (pytest makes warnings errors)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        log.warning("opensearch_warning", warning=str(warning.message)[:500])
+
+
+def _status(exc: TransportError) -> int | None:
+    status = exc.status_code
+    return status if isinstance(status, int) else None
+
+
+class OpenSearchBackend:
+    """A SearchBackend over ``opensearchpy.OpenSearch`` (no client-side retries).
+
+    OpenSearch has no API keys of its own; an ``api_key`` is sent as
+    ``Authorization: ApiKey <key>`` for proxies and services that accept one.
+    """
+
+    product: Product = "opensearch"
+
+    def __init__(self, url: str, settings: SearchSettings) -> None:
+        kwargs: dict[str, Any] = {
+            "timeout": settings.request_timeout,
+            "max_retries": 0,
+            "retry_on_timeout": False,
+            "verify_certs": settings.verify_certs,
+        }
+        if settings.api_key:
+            kwargs["headers"] = {"authorization": f"ApiKey {settings.api_key}"}
+        elif settings.username is not None:
+            kwargs["http_auth"] = (settings.username, settings.password or "")
+        if settings.ca_file:
+            kwargs["ca_certs"] = settings.ca_file
+        if not settings.verify_certs:
+            kwargs["ssl_show_warn"] = False
+            log.warning("tls_verification_disabled", sink="opensearch")
+        with _logged_warnings():
+            self._client = OpenSearch(hosts=[url], **kwargs)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """Send one request; (status, body) for any HTTP status."""
+        try:
+            with _logged_warnings():
+                answer = self._client.transport.perform_request(
+                    method, path, params=params, body=body
+                )
+        except OSConnectionError as exc:
+            raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
+        except TransportError as exc:
+            status = _status(exc)
+            if status is None:
+                raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
+            return status, exc.info
+        return 200, answer
+
+    def bulk(self, lines: Sequence[Mapping[str, Any]], refresh: bool) -> Mapping[str, Any]:
+        """Send a bulk request; its body on HTTP 200."""
+        params = {"refresh": "true"} if refresh else None
+        try:
+            with _logged_warnings():
+                answer: Mapping[str, Any] = self._client.bulk(body=list(lines), params=params)
+        except OSConnectionError as exc:
+            raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
+        except TransportError as exc:
+            status = _status(exc)
+            if status is None:
+                raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
+            raise BulkHttpError(status, error_reason(exc.info)) from exc
+        return answer
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._client.close()
+
+
+def build_opensearch_sink(url: str, **settings: Any) -> SearchSink:
+    """Shortcut for ``build_search_sink("opensearch", url, **settings)``."""
+    return build_search_sink("opensearch", url, **settings)
