@@ -1,0 +1,1 @@
+"""Index template and mapping files of the search sinks (package data)."""
