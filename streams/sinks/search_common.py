@@ -801,6 +801,7 @@ class SearchSink:
         self._rejected: list[DeadLetter] = []
         self.features: Features | None = None
         self.data_streams: bool | None = None
+        self.setup_actions: list[tuple[str, str]] = []
         self.counts: dict[str, int] = {o.value: 0 for o in ItemOutcome}
         self._log = log.bind(sink=product, namespace=settings.namespace)
 
@@ -821,10 +822,10 @@ class SearchSink:
         features = replace(self.features, data_streams=self.data_streams)
         if self.settings.manage_templates:
             try:
-                done = install(backend, features, self.names, self.settings.retention)
+                self.setup_actions = install(backend, features, self.names, self.settings.retention)
             except SearchUnavailableError as exc:
                 raise SinkError(f"{self.product} unreachable: {exc}") from exc
-            self._log.info("search_setup", actions=len(done))
+            self._log.info("search_setup", actions=len(self.setup_actions))
         self._log.info(
             "search_sink_ready",
             version=self.features.version,
