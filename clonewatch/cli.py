@@ -21,6 +21,7 @@ from clonewatch.logs import configure
 COMMAND_MODULES: tuple[str, ...] = (
     "clonewatch.commands.replay",
     "clonewatch.commands.dashboards",
+    "clonewatch.commands.report",
     "clonewatch.commands.setup",
 )
 
