@@ -516,7 +516,7 @@ solid #d13212}.badge{color:#fff;border-radius:3px;padding:1px 6px;font-size:12px
 .tick{font-size:10px;fill:#5b6474}.sig{display:flex;align-items:center;gap:8px}
 .sig-name{width:170px;overflow:hidden;text-overflow:ellipsis}.bar{display:inline-block;width:160px;
 height:9px;background:#eceff3;border-radius:2px}.bar span{display:block;height:9px;
-background:#1f5fbf;border-radius:2px}.sig-score{font-variant-numeric:tabular-nums;color:#3b4350}
+background:#3a9d8f;border-radius:2px}.sig-score{font-variant-numeric:tabular-nums;color:#3b4350}
 .message{margin:2px 0 6px;color:#3b4350}table.kv th{width:30%}code{font-size:12px}
 """
 
