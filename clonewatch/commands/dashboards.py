@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from clonewatch.dashboards import (
     default_bundle,
     import_bundle,
 )
+
+# Credentials when no option gives them: CLONEWATCH_KIBANA_API_KEY, or CLONEWATCH_KIBANA_USERNAME
+# and CLONEWATCH_KIBANA_PASSWORD (each also as *_FILE naming a file that holds it).
+ENV_PREFIX = "CLONEWATCH_KIBANA_"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     target.add_argument(
         "--opensearch-dashboards", metavar="URL", help="OpenSearch Dashboards base URL"
     )
+    imp.epilog = (
+        "Without --api-key-file or --username, credentials come from CLONEWATCH_KIBANA_API_KEY "
+        "or CLONEWATCH_KIBANA_USERNAME and CLONEWATCH_KIBANA_PASSWORD (or their *_FILE variants)."
+    )
     imp.add_argument("--space", help="Kibana space id (default: the default space)")
     imp.add_argument("--file", type=Path, help="bundle to import (default: the shipped one)")
     auth = imp.add_mutually_exclusive_group()
@@ -57,6 +66,25 @@ def _secret(path: Path, what: str) -> str:
     return value
 
 
+def _env_secret(name: str) -> str | None:
+    """``$NAME``, or the content of the file named by ``$NAME_FILE``."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    return _secret(Path(path), name) if path else None
+
+
+def _credentials_from_env() -> tuple[str | None, str | None, str | None]:
+    """API key, or username and password, from the CLONEWATCH_KIBANA_* environment."""
+    api_key = _env_secret(f"{ENV_PREFIX}API_KEY")
+    if api_key:
+        return api_key, None, None
+    username = _env_secret(f"{ENV_PREFIX}USERNAME")
+    password = _env_secret(f"{ENV_PREFIX}PASSWORD") if username else None
+    return None, username, password
+
+
 def run_import(args: argparse.Namespace) -> int:
     """Import the bundle and print one line per object; 0 if all imported, else 1."""
     product: Product = "kibana" if args.kibana else "opensearch-dashboards"
@@ -67,6 +95,9 @@ def run_import(args: argparse.Namespace) -> int:
         raise CommandError("--space is a Kibana option", code=2)
     api_key = _secret(args.api_key_file, "API key") if args.api_key_file else None
     password = _secret(args.password_file, "password") if args.password_file else None
+    username: str | None = args.username
+    if api_key is None and username is None:
+        api_key, username, password = _credentials_from_env()
     try:
         bundle = args.file or default_bundle(product)
         result = import_bundle(
@@ -75,7 +106,7 @@ def run_import(args: argparse.Namespace) -> int:
             bundle,
             space=args.space,
             api_key=api_key,
-            username=args.username,
+            username=username,
             password=password,
             ca_file=args.ca_file,
             timeout=args.timeout,

@@ -232,6 +232,18 @@ class TestAuthentication:
         argv = ["dashboards", "import", "--kibana", url, "--username", "elastic"]
         assert run([*argv, "--password-file", str(secret)]) == 0
 
+    def test_credentials_from_the_environment(
+        self, server: tuple[str, FakeSavedObjects], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """CLONEWATCH_KIBANA_USERNAME and CLONEWATCH_KIBANA_PASSWORD_FILE give basic auth."""
+        url, state = server
+        state.authorization = "Basic " + base64.b64encode(b"elastic:s3cret").decode()
+        secret = tmp_path / "pw"
+        secret.write_text("s3cret\n")
+        monkeypatch.setenv("CLONEWATCH_KIBANA_USERNAME", "elastic")
+        monkeypatch.setenv("CLONEWATCH_KIBANA_PASSWORD_FILE", str(secret))
+        assert run(["dashboards", "import", "--kibana", url]) == 0
+
     def test_wrong_credentials_exit_1_with_the_status(
         self,
         server: tuple[str, FakeSavedObjects],
