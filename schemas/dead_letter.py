@@ -48,11 +48,12 @@ class DeadLetter(BaseModel):
             raw, enc = kept.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             raw, enc = base64.b64encode(kept).decode("ascii"), "base64"
+        encoding: Literal["utf-8", "base64"] = "utf-8" if enc == "utf-8" else "base64"
         return cls(
             received_at=when.isoformat().replace("+00:00", "Z"),
             reason=reason,
             raw=raw,
-            raw_encoding=enc,  # type: ignore[arg-type]
+            raw_encoding=encoding,
             raw_size=len(data),
             raw_truncated=len(data) > MAX_RAW_BYTES,
             source=source,

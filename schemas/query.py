@@ -24,15 +24,8 @@ SCHEMA_VERSION = 1
 MAX_EVENT_BYTES = 64 * 1024
 MAX_FEATURES = 4096
 
-Number = Annotated[float, Field(strict=False)]
-
-
-def _finite(value: float, what: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{what} must be a number, not a boolean")
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be finite")
-    return value
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Probability = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0, le=1.0)]
 
 
 class ModelOutput(BaseModel):
@@ -41,29 +34,8 @@ class ModelOutput(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     label: StrictStr | StrictInt | None = None
-    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
-    probabilities: list[float] | None = Field(default=None, max_length=MAX_FEATURES)
-
-    @field_validator("confidence", mode="before")
-    @classmethod
-    def _confidence_number(cls, v: Any) -> Any:
-        if isinstance(v, bool) or (v is not None and not isinstance(v, int | float)):
-            raise ValueError("confidence must be a number")
-        return v
-
-    @field_validator("probabilities", mode="before")
-    @classmethod
-    def _probabilities_numbers(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        if not isinstance(v, list):
-            raise ValueError("probabilities must be an array of numbers")
-        for p in v:
-            if isinstance(p, bool) or not isinstance(p, int | float):
-                raise ValueError("probabilities must be an array of numbers")
-            if not math.isfinite(p) or p < 0.0 or p > 1.0:
-                raise ValueError("probabilities must lie in [0, 1]")
-        return v
+    confidence: Probability | None = None
+    probabilities: list[Probability] | None = Field(default=None, max_length=MAX_FEATURES)
 
 
 class QueryEvent(BaseModel):
@@ -81,12 +53,12 @@ class QueryEvent(BaseModel):
     timestamp: datetime
     client_id: StrictStr = Field(min_length=1, max_length=256)
     model_id: StrictStr = Field(min_length=1, max_length=256)
-    features: list[float] | None = Field(default=None, max_length=MAX_FEATURES)
+    features: list[Finite] | None = Field(default=None, max_length=MAX_FEATURES)
     output: ModelOutput | None = None
     source_ip: StrictStr | None = None
     user_agent: StrictStr | None = None
     status_code: StrictInt | None = None
-    latency_ms: float | None = Field(default=None, ge=0.0)
+    latency_ms: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0)] | None = None
     labels: dict[StrictStr, StrictStr] | None = None
 
     @field_validator("timestamp", mode="before")
@@ -95,7 +67,8 @@ class QueryEvent(BaseModel):
         if isinstance(v, bool):
             raise ValueError("timestamp must be an RFC 3339 string or epoch seconds")
         if isinstance(v, int | float):
-            _finite(float(v), "timestamp")
+            if not math.isfinite(v):
+                raise ValueError("timestamp must be finite")
             try:
                 return datetime.fromtimestamp(float(v), tz=UTC)
             except (OverflowError, OSError, ValueError) as exc:
@@ -109,29 +82,6 @@ class QueryEvent(BaseModel):
                 raise ValueError("timestamp must carry a UTC offset")
             return parsed
         raise ValueError("timestamp must be an RFC 3339 string or epoch seconds")
-
-    @field_validator("features", mode="before")
-    @classmethod
-    def _features(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        if not isinstance(v, list):
-            raise ValueError("features must be an array of numbers")
-        for x in v:
-            if isinstance(x, bool) or not isinstance(x, int | float):
-                raise ValueError("features must be an array of numbers")
-            if not math.isfinite(x):
-                raise ValueError("features must be finite (no NaN or infinity)")
-        return v
-
-    @field_validator("latency_ms", mode="before")
-    @classmethod
-    def _latency(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ValueError("latency_ms must be a number")
-        return _finite(float(v), "latency_ms")
 
     @field_validator("source_ip")
     @classmethod

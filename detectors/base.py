@@ -1,0 +1,93 @@
+"""What every signal sees and returns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.config import EngineConfig
+from detectors.population import ModelPopulation
+from detectors.state import ModelClientState
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(slots=True)
+class Observation:
+    """One query as the signals see it: projected input and model output, no raw values kept."""
+
+    owner: int
+    ts: float
+    nearest: float | None = None
+    cell: int | None = None
+    margin: float | None = None
+    label: int | None = None
+    retry: bool = False  # an exact repeat of one of the client's recent inputs
+    step_ratio: float | None = None  # nearest step / median distance to recent inputs
+    collinearity: float | None = None  # |cos| between the last two steps
+
+
+@dataclass(slots=True)
+class Reading:
+    """A signal's verdict on a client after one query.
+
+    ``value`` is the readable statistic behind it, ``evidence`` the accumulated
+    evidence in nats (0 means nothing unusual), ``lesson`` what the query
+    teaches the population when the client may teach it.
+    """
+
+    value: float
+    evidence: float
+    lesson: float | None = None
+
+
+class Signal(Protocol):
+    """An extraction signal: updates one client's state with one observation."""
+
+    name: str
+
+    def update(
+        self, obs: Observation, state: ModelClientState, pop: ModelPopulation
+    ) -> Reading:
+        """Score the observation against the population and fold it into the client state."""
+        ...
+
+
+def cusum(state: ModelClientState, name: str, increment: float, config: EngineConfig) -> float:
+    """Page's CUSUM of per-event tail evidence, returned as a surprise in nats.
+
+    Per-event evidence of a population-typical query is about Exp(1) (mean 1), so
+    with a drift of 3 nats a benign client's sum ``S = max(0, S + e - drift)``
+    keeps falling back to 0 and exceeds s with probability about
+    ``exp(-rate * s)``; ``rate * S`` is therefore a surprise comparable with
+    ``-log p`` of the client-level tests. Queries in the far tail of the
+    population build it up quickly.
+    """
+    key = "cusum_" + name
+    s = state.values.get(key, 0.0) + increment - config.cusum_drift
+    s = min(max(0.0, s), 2.0 * config.cap_signal / config.cusum_rate)
+    state.values[key] = s
+    state.evidence[name] = config.cusum_rate * s
+    return state.evidence[name]
+
+
+def ewma(state: ModelClientState, name: str, value: float, alpha: float = 0.05) -> float:
+    """An exponentially weighted mean kept in the client state's ``values``."""
+    prev = state.values.get(name)
+    out = value if prev is None else (1 - alpha) * prev + alpha * value
+    state.values[name] = out
+    return out
+
+
+def normal_tail_evidence(z: float) -> float:
+    """``-log P(Z >= z)`` for a standard normal Z (0 for z <= 0)."""
+    if z <= 0.0:
+        return 0.0
+    p = 0.5 * math.erfc(z / math.sqrt(2.0))
+    if p > 0.0:
+        return -math.log(p)
+    return 0.5 * z * z + math.log(z * math.sqrt(2.0 * math.pi))

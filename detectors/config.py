@@ -1,0 +1,46 @@
+"""Engine configuration: every threshold in one frozen, documented place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Thresholds and sizes of the detection engine.
+
+    The defaults are starting values to tune, documented in the README; the
+    signals are calibrated against each model's observed population, so the
+    numbers here are in units of evidence (nats), not raw feature units.
+    """
+
+    seed: int = 0
+    # Per-client bounds.
+    ring_size: int = 16  # recent projected inputs kept per (client, model)
+    step_window: int = 8  # how many recent inputs a new one is compared with
+    coverage_bits: int = 8  # LSH cells: 2**bits
+    class_buckets: int = 32  # labels are hashed into this many buckets
+    max_models_per_client: int = 8
+    max_clients: int = 500_000  # in-process LRU cap on tracked clients
+    # Population (per model).
+    projection_dim: int = 32
+    reference_size: int = 512
+    sketch_size: int = 2048
+    warmup_events: int = 128
+    warmup_min_clients: int = 4
+    warmup_per_client: int = 32
+    epoch_events: int = 32  # learned population updates are applied in epochs
+    min_sketch: int = 64  # values a sketch needs before its signal scores
+    learn_below_risk: float = 20.0  # clients at or above this risk never teach the baseline
+    # Evidence accumulation.
+    cusum_drift: float = 3.0  # nats subtracted per event: Exp(1) evidence has mean 1
+    cusum_rate: float = 0.9  # tail rate of that CUSUM: P(S > s) ~ exp(-rate * s) when benign
+    cap_signal: float = 32.0  # one signal alone reaches at most "high"
+    cap_volume: float = 1.5  # volume alone never reaches "low" (20)
+    client_test_every: int = 8  # client-level tests are recomputed every N queries
+    min_client_test: int = 24  # queries before a client-level test counts
+    # Alerting and risk emission.
+    min_queries_to_alert: int = 10
+    hysteresis: float = 10.0  # an episode ends when risk falls this far below "low"
+    risk_every_n: int = 100
+    risk_every_seconds: float = 300.0

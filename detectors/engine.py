@@ -1,0 +1,299 @@
+"""The detection engine: QueryEvents in, Alerts and RiskScores out. Pure and deterministic."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from detectors.base import Observation, Reading, Signal
+from detectors.batch import Pre, precompute
+from detectors.class_spread import ClassSpreadSignal
+from detectors.combiner import RiskCombiner
+from detectors.config import EngineConfig
+from detectors.coverage import CoverageSignal
+from detectors.low_margin import LowMarginSignal, output_margin
+from detectors.novelty import NoveltySignal
+from detectors.population import Lesson, ModelPopulation, label_bucket, learn_eligible, stable_hash
+from detectors.population_codec import dump_populations, load_populations
+from detectors.state import ClientState, ModelClientState
+from detectors.steps import StepSignal
+from detectors.volume import VolumeSignal
+from schemas import (
+    LEVEL_ORDER,
+    RULE_ID,
+    SEVERITY_BY_LEVEL,
+    Alert,
+    AlertEvent,
+    ClonewatchContext,
+    QueryEvent,
+    RiskEvent,
+    RiskLevel,
+    RiskScore,
+    RiskUser,
+    SignalContribution,
+    Source,
+    User,
+    UserRisk,
+    level_for_score,
+)
+
+Output = Alert | RiskScore
+SIGNAL_TITLES = {
+    "novelty": "inputs unlike the model's benign traffic",
+    "steps": "systematic small steps between queries",
+    "coverage": "unusually wide coverage of the input space",
+    "low_margin": "queries near the decision boundary",
+    "class_spread": "predicted classes spread more evenly than natural traffic",
+    "volume": "high query volume",
+}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def digest(*parts: object) -> str:
+    text = "|".join(str(p) for p in parts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """The risk of a (client, model) after one query, and why."""
+
+    risk: float
+    level: RiskLevel
+    shares: dict[str, float]
+    readings: dict[str, Reading]
+
+
+class Engine:
+    """Scores every query of every (client, model) and raises alerts on rising risk.
+
+    ``process`` keeps client state in its own bounded LRU store (the embedded
+    replay); ``step`` takes and returns one client's state (Faust tables).
+    Both give the same outputs for the same event sequence and seed.
+
+    >>> from schemas import QueryEvent
+    >>> eng = Engine(EngineConfig(seed=1))
+    >>> ev = QueryEvent.model_validate({"event_id": "e1", "timestamp": 1767225600, "client_id": "c",
+    ...                                 "model_id": "m", "features": [1.0, 2.0]})
+    >>> [type(o).__name__ for o in eng.process(ev)]
+    ['RiskScore']
+    """
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.populations: dict[str, ModelPopulation] = {}
+        self.clients: OrderedDict[str, ClientState] = OrderedDict()
+        self.signals: tuple[Signal, ...] = (
+            NoveltySignal(self.config),
+            StepSignal(self.config),
+            CoverageSignal(self.config),
+            LowMarginSignal(self.config),
+            ClassSpreadSignal(self.config),
+            VolumeSignal(self.config),
+        )
+        self.combiner = RiskCombiner(self.config)
+        self.stats: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ public API
+    def process(self, event: QueryEvent) -> list[Output]:
+        """Score one event with the engine's own client store."""
+        return self.process_batch([event])
+
+    def process_batch(self, events: Sequence[QueryEvent]) -> list[Output]:
+        """Score events in order, vectorising the population lookups of the batch."""
+        out: list[Output] = []
+        i = 0
+        while i < len(events):
+            pre = self._precompute(events[i:])
+            for j, event in enumerate(events[i:]):
+                state = self._client(event.client_id)
+                changed = self._score(event, state, pre[j], out)
+                if changed:
+                    i += j + 1
+                    break
+            else:
+                i = len(events)
+        return out
+
+    def step(
+        self, event: QueryEvent, state: ClientState | None
+    ) -> tuple[ClientState, list[Output]]:
+        """Score one event against an explicit client state (for Faust tables)."""
+        state = state or ClientState()
+        out: list[Output] = []
+        self._score(event, state, self._precompute([event], state)[0], out)
+        return state, out
+
+    def client_state(self, client_id: str) -> ClientState | None:
+        """The in-process state of a client, if tracked."""
+        return self.clients.get(client_id)
+
+    def export_population(self) -> bytes:
+        """Serialise every model's baseline (no pickle)."""
+        return dump_populations(self.populations)
+
+    def import_population(self, blob: bytes) -> None:
+        """Restore baselines written by ``export_population``."""
+        self.populations.update(load_populations(blob, self.config))
+
+    # ------------------------------------------------------------------ internals
+    def _population(self, model_id: str) -> ModelPopulation:
+        pop = self.populations.get(model_id)
+        if pop is None:
+            pop = ModelPopulation(model_id, self.config)
+            self.populations[model_id] = pop
+        return pop
+
+    def _client(self, client_id: str) -> ClientState:
+        st = self.clients.get(client_id)
+        if st is None:
+            st = ClientState()
+            self.clients[client_id] = st
+            if len(self.clients) > self.config.max_clients:
+                self.clients.popitem(last=False)
+                self.stats["clients_evicted"] += 1
+        else:
+            self.clients.move_to_end(client_id)
+        return st
+
+    def _precompute(
+        self, events: Sequence[QueryEvent], state: ClientState | None = None
+    ) -> list[Pre]:
+        def state_of(ev: QueryEvent) -> ModelClientState | None:
+            client = state if state is not None else self.clients.get(ev.client_id)
+            return client.models.get(ev.model_id) if client is not None else None
+
+        return precompute(events, self._population, state_of, self.config)
+
+    def _score(self, ev: QueryEvent, client: ClientState, pre: Pre, out: list[Output]) -> bool:
+        cfg = self.config
+        pop = self._population(ev.model_id)
+        st = client.model(ev.model_id, cfg)
+        ts = ev.ts
+        owner = stable_hash(ev.client_id)
+        st.n += 1
+        if st.n == 1:
+            st.first_ts = ts
+        if ev.source_ip:
+            st.source_ip = ev.source_ip
+        has_features = pop.accepts(ev.features)
+        if ev.features and not has_features:
+            self.stats["feature_dim_mismatch"] += 1
+        obs = Observation(
+            owner=owner,
+            ts=ts,
+            nearest=pre.nearest,
+            cell=pre.cell,
+            retry=pre.retry,
+            step_ratio=pre.step_ratio,
+            collinearity=pre.collinearity,
+        )
+        if pre.z is not None:
+            st.feature_n += 1
+        if ev.output is not None:
+            obs.margin = output_margin(ev.output.probabilities, ev.output.confidence)
+            label = ev.output.label
+            if label is None and ev.output.probabilities:
+                label = int(np.argmax(ev.output.probabilities))
+            if label is not None:
+                obs.label = label_bucket(label, cfg.class_buckets)
+                st.output_n += 1
+        readings: dict[str, Reading] = {s.name: s.update(obs, st, pop) for s in self.signals}
+        if pre.z is not None and not pre.retry:
+            st.push(pre.z, pre.crc, cfg.ring_size)
+        st.last_ts = max(st.last_ts, ts)
+        risk, shares = self.combiner.risk(st.evidence, st.n)
+        st.risk = risk
+        self._emit(ev, st, _Verdict(risk, level_for_score(risk), shares, readings), out)
+        if risk >= cfg.learn_below_risk or not learn_eligible(st.n) or obs.retry:
+            return False
+        changed = False
+        if has_features and not pop.frozen and ev.features is not None:
+            changed = pop.learn_warmup(owner, np.asarray(ev.features, dtype=np.float64))
+        lesson = Lesson(
+            owner=owner,
+            z=None if pre.z is None else pre.z.astype(np.float64),
+            novelty=readings["novelty"].lesson,
+            step=readings["steps"].lesson,
+            collinear=pre.collinearity,
+            margin=readings["low_margin"].lesson,
+            label=obs.label,
+            cell=obs.cell,
+            volume=float(readings["volume"].lesson or 0.0),
+        )
+        return pop.teach(lesson) or changed
+
+    def _emit(self, ev: QueryEvent, st: ModelClientState, v: _Verdict, out: list[Output]) -> None:
+        cfg = self.config
+        rank = LEVEL_ORDER[v.level]
+        alerted = False
+        if rank > st.alerted_level and st.n >= cfg.min_queries_to_alert:
+            st.alerted_level = rank
+            out.append(self._alert(ev, st, v))
+            alerted = True
+            self.stats[f"alerts_{v.level}"] += 1
+        elif st.alerted_level and v.risk < 20.0 - cfg.hysteresis:
+            st.alerted_level = 0
+            st.episode += 1
+        due = (
+            st.n - st.last_emit_n >= cfg.risk_every_n
+            or ev.ts - st.last_emit_ts >= cfg.risk_every_seconds
+        )
+        if due or alerted:
+            st.last_emit_n, st.last_emit_ts = st.n, ev.ts
+            out.append(self._risk(ev, st, v))
+
+    @staticmethod
+    def _context(ev: QueryEvent, st: ModelClientState, v: _Verdict) -> ClonewatchContext:
+        signals = [
+            SignalContribution(name=k, value=round(v.readings[k].value, 4), score=round(pts, 2))
+            for k, pts in sorted(v.shares.items(), key=lambda kv: -kv[1])
+            if k in v.readings
+        ]
+        return ClonewatchContext(
+            model_id=ev.model_id,
+            risk_level=v.level,
+            queries_observed=st.n,
+            trigger_event_id=ev.event_id,
+            signals=signals,
+        )
+
+    def _alert(self, ev: QueryEvent, st: ModelClientState, v: _Verdict) -> Alert:
+        top = [k for k, pts in sorted(v.shares.items(), key=lambda kv: -kv[1]) if pts >= 1.0][:3]
+        why = "; ".join(f"{SIGNAL_TITLES.get(k, k)} ({v.shares[k]:.0f} pts)" for k in top)
+        score = round(v.risk, 2)
+        return Alert(
+            timestamp=_iso(ev.ts),
+            event=AlertEvent(
+                id=digest(RULE_ID, ev.client_id, ev.model_id, v.level, st.episode),
+                severity=SEVERITY_BY_LEVEL[v.level],
+                risk_score=score,
+                risk_score_norm=score,
+            ),
+            user=User(id=ev.client_id),
+            source=Source(ip=st.source_ip) if st.source_ip else None,
+            message=(
+                f"Client {ev.client_id} may be extracting model {ev.model_id}: risk {v.risk:.0f} "
+                f"({v.level}) after {st.n} queries; {why or 'several weak signals'}."
+            ),
+            clonewatch=self._context(ev, st, v),
+        )
+
+    def _risk(self, ev: QueryEvent, st: ModelClientState, v: _Verdict) -> RiskScore:
+        return RiskScore(
+            timestamp=_iso(ev.ts),
+            event=RiskEvent(id=digest("risk", ev.client_id, ev.model_id, st.n, st.episode)),
+            user=RiskUser(
+                id=ev.client_id,
+                risk=UserRisk(calculated_score_norm=round(v.risk, 2), calculated_level=v.level),
+            ),
+            clonewatch=self._context(ev, st, v),
+        )

@@ -1,0 +1,224 @@
+"""Per-model population baseline: what benign traffic to one model looks like.
+
+Learned online from clients that are not flagged, with each client's share
+thinned (a heavy client teaches about as much as a light one), and applied in
+epochs so that results do not depend on how events are batched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.config import EngineConfig
+from detectors.sketch import TailSketch
+
+FloatArray = NDArray[np.float64]
+
+
+def stable_hash(text: str) -> int:
+    """A 63-bit hash that is the same in every process (unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
+
+
+def label_bucket(label: str | int, buckets: int) -> int:
+    """The class bucket of a label, stable across workers."""
+    return stable_hash(f"label:{label}") % buckets
+
+
+def learn_eligible(n: int) -> bool:
+    """Whether a client's n-th query may teach the baseline: its first 16, then rarely.
+
+    >>> [n for n in range(1, 200) if learn_eligible(n)][14:]
+    [15, 16, 32, 64, 128, 192]
+    """
+    return n <= 16 or (n & (n - 1)) == 0 or n % 64 == 0
+
+
+@dataclass(slots=True)
+class Lesson:
+    """What one eligible event teaches the population (applied at the next epoch)."""
+
+    owner: int
+    z: FloatArray | None
+    novelty: float | None
+    step: float | None
+    collinear: float | None
+    margin: float | None
+    label: int | None
+    cell: int | None
+    volume: float
+
+
+@dataclass(slots=True)
+class Warmup:
+    """Standardiser statistics gathered before the feature space is frozen."""
+
+    rows: list[FloatArray] = field(default_factory=list)
+    per_client: dict[int, int] = field(default_factory=dict)
+
+
+class ModelPopulation:
+    """The benign baseline of one model: standardiser, reference inputs, signal sketches."""
+
+    def __init__(self, model_id: str, config: EngineConfig) -> None:
+        self.model_id = model_id
+        self.config = config
+        seed = (config.seed * 1_000_003 + stable_hash(model_id)) % (2**32)
+        self.rng = np.random.default_rng(seed)
+        self.dim: int | None = None
+        self.mean: FloatArray | None = None
+        self.scale: FloatArray | None = None
+        self.projection: FloatArray | None = None
+        self.hyperplanes: FloatArray | None = None
+        self.offsets: FloatArray | None = None
+        self.warmup = Warmup()
+        self.reference = np.zeros((0, config.projection_dim), dtype=np.float64)
+        self.reference_owner = np.zeros(0, dtype=np.int64)
+        self.reference_seen = 0
+        self.novelty = TailSketch(config.sketch_size, seed=seed + 1)
+        self.step = TailSketch(config.sketch_size, seed=seed + 2)
+        self.collinear = TailSketch(config.sketch_size, seed=seed + 3)
+        self.margin = TailSketch(config.sketch_size, seed=seed + 4)
+        self.volume = TailSketch(config.sketch_size, seed=seed + 5)
+        self.class_counts = np.ones(config.class_buckets, dtype=np.float64) * 0.5
+        self.labels_seen = 0
+        self.cell_counts = np.ones(2**config.coverage_bits, dtype=np.float64) * 0.1
+        self.pending: list[Lesson] = []
+        self.epochs = 0
+
+    # ------------------------------------------------------------------ features
+    @property
+    def frozen(self) -> bool:
+        """Whether the feature space (standardiser and projection) is fixed."""
+        return self.projection is not None
+
+    def accepts(self, features: list[float] | None) -> bool:
+        """Whether an event's features fit this model's input dimension (fixing it first)."""
+        if not features:
+            return False
+        if self.dim is None:
+            self.dim = len(features)
+        return len(features) == self.dim
+
+    def project(self, x: FloatArray) -> FloatArray:
+        """Standardise and project rows of raw features (needs a frozen space)."""
+        if self.mean is None or self.scale is None or self.projection is None:
+            raise RuntimeError("feature space not frozen yet")
+        out: FloatArray = ((x - self.mean) / self.scale) @ self.projection
+        return out
+
+    def _freeze(self) -> None:
+        if self.dim is None:
+            raise RuntimeError("no input dimension yet")
+        rows = np.vstack(self.warmup.rows)
+        self.mean = rows.mean(axis=0)
+        std = rows.std(axis=0)
+        floor = 0.05 * float(np.median(std)) + 1e-6
+        self.scale = np.maximum(std, floor)
+        k = self.config.projection_dim
+        if self.dim <= k:
+            proj = np.zeros((self.dim, k))
+            proj[:, : self.dim] = np.eye(self.dim)
+        else:
+            proj = self.rng.standard_normal((self.dim, k)) / math.sqrt(k)
+        self.projection = proj
+        bits = self.config.coverage_bits
+        self.hyperplanes = self.rng.standard_normal((k, bits))
+        zs = self.project(rows)
+        # Cut each hyperplane at the median of the warm-up data so cells split it evenly.
+        self.offsets = np.median(zs @ self.hyperplanes, axis=0)
+        self.warmup = Warmup()
+
+    def cells(self, z: FloatArray) -> NDArray[np.int64]:
+        """LSH cell of each projected row."""
+        if self.hyperplanes is None or self.offsets is None:
+            raise RuntimeError("feature space not frozen yet")
+        bits = (z @ self.hyperplanes > self.offsets).astype(np.int64)
+        weights = 1 << np.arange(bits.shape[1], dtype=np.int64)
+        out: NDArray[np.int64] = bits @ weights
+        return out
+
+    def nearest_other(self, z: FloatArray, owner: NDArray[np.int64]) -> FloatArray:
+        """Distance from each projected row to the nearest reference input of another client."""
+        ref = self.reference
+        if ref.shape[0] == 0:
+            return np.full(z.shape[0], np.nan)
+        d2 = (z * z).sum(axis=1)[:, None] + (ref * ref).sum(axis=1)[None, :] - 2.0 * z @ ref.T
+        d2[owner[:, None] == self.reference_owner[None, :]] = np.inf
+        out: FloatArray = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+        return out
+
+    # ------------------------------------------------------------------ learning
+    def learn_warmup(self, owner: int, x: FloatArray) -> bool:
+        """Feed the standardiser during warm-up; True once this froze the space."""
+        cfg = self.config
+        taken = self.warmup.per_client.get(owner, 0)
+        if taken >= cfg.warmup_per_client:
+            return False
+        self.warmup.per_client[owner] = taken + 1
+        self.warmup.rows.append(x)
+        enough = len(self.warmup.rows) >= cfg.warmup_events
+        varied = len(self.warmup.per_client) >= cfg.warmup_min_clients
+        if (enough and varied) or len(self.warmup.rows) >= 4 * cfg.warmup_events:
+            self._freeze()
+            return True
+        return False
+
+    def teach(self, lesson: Lesson) -> bool:
+        """Queue a lesson; True when this closed an epoch and changed the baseline."""
+        self.pending.append(lesson)
+        if len(self.pending) >= self.config.epoch_events:
+            self.apply_pending()
+            return True
+        return False
+
+    def apply_pending(self) -> None:
+        """Apply queued lessons to the baseline (one epoch)."""
+        for ls in self.pending:
+            if ls.z is not None:
+                self._add_reference(ls.owner, ls.z)
+            if ls.novelty is not None:
+                self.novelty.add(ls.novelty)
+            if ls.step is not None:
+                self.step.add(ls.step)
+            if ls.collinear is not None:
+                self.collinear.add(ls.collinear)
+            if ls.margin is not None:
+                self.margin.add(ls.margin)
+            if ls.label is not None:
+                self.class_counts[ls.label] += 1.0
+                self.labels_seen += 1
+            if ls.cell is not None:
+                self.cell_counts[ls.cell] += 1.0
+            self.volume.add(ls.volume)
+        self.pending = []
+        self.epochs += 1
+
+    def _add_reference(self, owner: int, z: FloatArray) -> None:
+        size = self.config.reference_size
+        n = self.reference_seen
+        if self.reference.shape[0] < size:
+            self.reference = np.vstack([self.reference, z[None, :]])
+            self.reference_owner = np.append(self.reference_owner, owner)
+        else:
+            j = int(self.rng.integers(0, n + 1))
+            if j < size:
+                self.reference[j] = z
+                self.reference_owner[j] = owner
+        self.reference_seen = n + 1
+
+    # ------------------------------------------------------------------ priors
+    def class_prior(self) -> FloatArray:
+        """Smoothed class-bucket frequencies of the population."""
+        out: FloatArray = self.class_counts / self.class_counts.sum()
+        return out
+
+    def cell_prior(self) -> FloatArray:
+        """Smoothed LSH-cell frequencies of the population."""
+        out: FloatArray = self.cell_counts / self.cell_counts.sum()
+        return out

@@ -1,0 +1,97 @@
+"""Pickle-free serialisation of population baselines (JSON with base64 arrays)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+
+from detectors.config import EngineConfig
+from detectors.population import Lesson, ModelPopulation, Warmup
+from detectors.sketch import TailSketch
+
+FORMAT_VERSION = 1
+_ARRAYS = ("mean", "scale", "projection", "hyperplanes", "offsets", "reference",
+           "reference_owner", "class_counts", "cell_counts")
+_SKETCHES = ("novelty", "step", "collinear", "margin", "volume")
+_SCALARS = ("dim", "reference_seen", "labels_seen", "epochs")
+
+
+def _arr(a: np.ndarray | None) -> list[Any] | None:
+    if a is None:
+        return None
+    data = base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()
+    return [str(a.dtype), list(a.shape), data]
+
+
+def _unarr(v: list[Any] | None) -> np.ndarray | None:
+    if v is None:
+        return None
+    dtype, shape, data = v
+    return np.frombuffer(base64.b64decode(data), dtype=np.dtype(dtype)).reshape(shape).copy()
+
+
+def _sketch(s: TailSketch) -> dict[str, Any]:
+    k = min(s.seen, s.size)
+    return {"values": _arr(s._values[:k]), "seen": s.seen, "rng": s._rng.bit_generator.state}
+
+
+def _unsketch(s: TailSketch, obj: dict[str, Any]) -> None:
+    vals = _unarr(obj["values"])
+    if vals is None:
+        raise ValueError("sketch without values")
+    s._values[: vals.shape[0]] = vals
+    s._n_seen = int(obj["seen"])
+    s._rng.bit_generator.state = obj["rng"]
+    s._resort()
+
+
+def _lesson(ls: Lesson) -> dict[str, Any]:
+    keys = ("owner", "novelty", "step", "collinear", "margin", "label", "cell", "volume")
+    d = {k: getattr(ls, k) for k in keys}
+    d["z"] = _arr(ls.z)
+    return d
+
+
+def dump_populations(pops: dict[str, ModelPopulation]) -> bytes:
+    """Serialise baselines; the inverse is :func:`load_populations`."""
+    models = {}
+    for model_id, p in pops.items():
+        obj: dict[str, Any] = {k: getattr(p, k) for k in _SCALARS}
+        obj.update({k: _arr(getattr(p, k)) for k in _ARRAYS})
+        obj["sketches"] = {k: _sketch(getattr(p, k)) for k in _SKETCHES}
+        obj["rng"] = p.rng.bit_generator.state
+        obj["pending"] = [_lesson(ls) for ls in p.pending]
+        obj["warmup_rows"] = [_arr(r) for r in p.warmup.rows]
+        obj["warmup_per_client"] = [[k, v] for k, v in p.warmup.per_client.items()]
+        models[model_id] = obj
+    return json.dumps({"v": FORMAT_VERSION, "models": models}).encode("utf-8")
+
+
+def load_populations(blob: bytes, config: EngineConfig) -> dict[str, ModelPopulation]:
+    """Restore baselines written by :func:`dump_populations`."""
+    data = json.loads(blob)
+    if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
+        raise ValueError("not a Clonewatch population snapshot of a known version")
+    out: dict[str, ModelPopulation] = {}
+    for model_id, obj in data["models"].items():
+        p = ModelPopulation(model_id, config)
+        for k in _SCALARS:
+            setattr(p, k, obj[k])
+        for k in _ARRAYS:
+            v = _unarr(obj[k])
+            if v is not None or k in ("mean", "scale", "projection", "hyperplanes", "offsets"):
+                setattr(p, k, v)
+        for k in _SKETCHES:
+            _unsketch(getattr(p, k), obj["sketches"][k])
+        p.rng.bit_generator.state = obj["rng"]
+        p.pending = [
+            Lesson(**{**ls, "z": _unarr(ls["z"])}) for ls in obj["pending"]
+        ]
+        rows = [r for r in (_unarr(v) for v in obj["warmup_rows"]) if r is not None]
+        per_client = {int(k): int(v) for k, v in obj["warmup_per_client"]}
+        p.warmup = Warmup(rows=rows, per_client=per_client)
+        out[model_id] = p
+    return out

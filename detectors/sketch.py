@@ -1,0 +1,114 @@
+"""Bounded online sketches: tail percentiles of a stream of values, and a seeded reservoir."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+MAX_TAIL_EVIDENCE = 12.0
+
+
+class TailSketch:
+    """Empirical distribution of a value over the population, in bounded memory.
+
+    Keeps a uniform reservoir of at most ``size`` values; percentiles are read
+    from a sorted copy rebuilt every ``refresh`` inserts, so a lookup is a
+    binary search. ``upper(v)`` and ``lower(v)`` return tail evidence in nats,
+    ``-log P(V >= v)`` and ``-log P(V <= v)``: about Exp(1) for values drawn
+    from the population itself, large for values in its far tail.
+
+    >>> s = TailSketch(size=1000, seed=1)
+    >>> s.extend(np.linspace(0.0, 1.0, 1000))
+    >>> round(s.upper(0.5), 2), round(s.upper(0.999), 2), round(s.lower(0.001), 2)
+    (0.69, 6.22, 6.22)
+    """
+
+    def __init__(self, size: int = 2048, refresh: int = 128, seed: int = 0) -> None:
+        self.size = size
+        self.refresh = refresh
+        self._values = np.zeros(size, dtype=np.float64)
+        self._n_seen = 0
+        self._since_sort = 0
+        self._sorted: NDArray[np.float64] = np.zeros(0, dtype=np.float64)
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def count(self) -> int:
+        """How many values the sorted view holds (at most ``size``)."""
+        return int(self._sorted.shape[0])
+
+    @property
+    def seen(self) -> int:
+        """How many values were offered in all."""
+        return self._n_seen
+
+    def add(self, value: float) -> None:
+        """Offer one value (reservoir sampling keeps a uniform sample)."""
+        n = self._n_seen
+        if n < self.size:
+            self._values[n] = value
+        else:
+            j = int(self._rng.integers(0, n + 1))
+            if j < self.size:
+                self._values[j] = value
+        self._n_seen = n + 1
+        self._since_sort += 1
+        if self._since_sort >= self.refresh or self.count < min(self._n_seen, 64):
+            self._resort()
+
+    def extend(self, values: NDArray[np.float64] | list[float]) -> None:
+        """Offer several values."""
+        for v in np.asarray(values, dtype=np.float64):
+            self.add(float(v))
+        self._resort()
+
+    def _resort(self) -> None:
+        k = min(self._n_seen, self.size)
+        self._sorted = np.sort(self._values[:k])
+        self._since_sort = 0
+
+    def upper(self, value: float) -> float:
+        """Evidence that ``value`` is unusually high: ``-log P(V >= value)``."""
+        n = self.count
+        if n == 0:
+            return 0.0
+        at_or_above = n - int(np.searchsorted(self._sorted, value, side="left"))
+        return min(MAX_TAIL_EVIDENCE, -math.log((at_or_above + 1) / (n + 1)))
+
+    def lower(self, value: float) -> float:
+        """Evidence that ``value`` is unusually low: ``-log P(V <= value)``."""
+        n = self.count
+        if n == 0:
+            return 0.0
+        at_or_below = int(np.searchsorted(self._sorted, value, side="right"))
+        return min(MAX_TAIL_EVIDENCE, -math.log((at_or_below + 1) / (n + 1)))
+
+    def upper_many(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``upper`` for an array of values."""
+        n = self.count
+        if n == 0:
+            return np.zeros_like(values)
+        above = n - np.searchsorted(self._sorted, values, side="left")
+        out: NDArray[np.float64] = np.minimum(MAX_TAIL_EVIDENCE, -np.log((above + 1) / (n + 1)))
+        return out
+
+    def lower_many(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``lower`` for an array of values."""
+        n = self.count
+        if n == 0:
+            return np.zeros_like(values)
+        below = np.searchsorted(self._sorted, values, side="right")
+        out: NDArray[np.float64] = np.minimum(MAX_TAIL_EVIDENCE, -np.log((below + 1) / (n + 1)))
+        return out
+
+    def maximum(self) -> float:
+        """The largest value in the sample (0 when empty)."""
+        return float(self._sorted[-1]) if self.count else 0.0
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile of the sample (0 when empty)."""
+        if self.count == 0:
+            return 0.0
+        return float(np.quantile(self._sorted, q))

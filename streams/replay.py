@@ -1,0 +1,211 @@
+"""The embedded default: run the engine in-process over a QueryEvent log file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from detectors.config import EngineConfig
+from detectors.engine import Engine, Output, digest
+from schemas import Alert, DeadLetter, QueryEvent, decode_event
+from streams.sinks.base import OutputRecord, Sink
+
+BATCH_SIZE = 256
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    """Counts and speed of one replay."""
+
+    events: int = 0
+    valid: int = 0
+    dead_letters: int = 0
+    clients: int = 0
+    alerts_by_level: dict[str, int] = field(default_factory=dict)
+    risk_scores: int = 0
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        """Throughput over the whole replay (decode included)."""
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def format(self) -> str:
+        """A readable multi-line summary."""
+        levels = ", ".join(f"{k} {v}" for k, v in sorted(self.alerts_by_level.items())) or "none"
+        return (
+            f"events       {self.events}\n"
+            f"valid        {self.valid}\n"
+            f"clients      {self.clients}\n"
+            f"alerts       {sum(self.alerts_by_level.values())} ({levels})\n"
+            f"risk scores  {self.risk_scores}\n"
+            f"dead letters {self.dead_letters}\n"
+            f"events/s     {self.events_per_second:,.0f}"
+        )
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    """What a replay produced (alerts always kept; risk scores and dead letters on request)."""
+
+    summary: ReplaySummary
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+
+
+class UnreadableInputError(Exception):
+    """The log could not be opened or read."""
+
+
+def open_log(path: str | Path) -> IO[bytes]:
+    """Open a JSONL log: a path, a ``.gz`` path, or ``-`` for standard input."""
+    if str(path) == "-":
+        return sys.stdin.buffer
+    p = Path(path)
+    try:
+        fh = p.open("rb")
+        head = fh.read(2)
+        fh.seek(0)
+    except OSError as exc:
+        raise UnreadableInputError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    if head == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+    return fh
+
+
+def iter_lines(fh: IO[bytes]) -> Iterator[bytes]:
+    """Non-empty lines of a log, without their line ending."""
+    try:
+        for line in fh:
+            stripped = line.rstrip(b"\r\n")
+            if stripped.strip():
+                yield stripped
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UnreadableInputError(f"input broke off: {exc}") from exc
+
+
+def to_record(out: Output) -> OutputRecord:
+    """The sink record of an engine output."""
+    doc = out.to_dict()
+    if isinstance(out, Alert):
+        return OutputRecord(kind="alert", id=doc["event"]["id"], key=doc["user"]["id"], doc=doc)
+    return OutputRecord(kind="risk", id=doc["event"]["id"], key=doc["user"]["id"], doc=doc)
+
+
+def dead_letter_record(dl: DeadLetter) -> OutputRecord:
+    """The sink record of a dead letter (id: hash of its bytes and reason)."""
+    doc = dl.model_dump()
+    return OutputRecord(kind="dead_letter", id=digest("dl", dl.raw, dl.reason), key="", doc=doc)
+
+
+class _Writer:
+    """Writes each record kind as JSONL to its own optional file."""
+
+    def __init__(self, paths: dict[str, Path | None]) -> None:
+        self.files: dict[str, IO[str] | None] = {}
+        for kind, path in paths.items():
+            self.files[kind] = path.open("w", encoding="utf-8") if path else None
+
+    def write(self, kind: str, doc: dict[str, Any]) -> None:
+        fh = self.files.get(kind)
+        if fh is not None:
+            fh.write(json.dumps(doc, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            if fh is not None:
+                fh.close()
+
+
+def replay_lines(
+    lines: Iterable[bytes],
+    *,
+    engine: Engine | None = None,
+    alerts_path: Path | None = None,
+    scores_path: Path | None = None,
+    dead_letter_path: Path | None = None,
+    keep_scores: bool = False,
+    keep_dead_letters: bool = False,
+    sinks: Sequence[Sink] = (),
+    source: str = "log",
+    on_progress: Callable[[int], None] | None = None,
+) -> ReplayResult:
+    """Run the engine over raw JSONL lines; invalid lines become dead letters."""
+    engine = engine or Engine(EngineConfig())
+    summary = ReplaySummary()
+    result = ReplayResult(summary)
+    writer = _Writer({"alert": alerts_path, "risk": scores_path, "dead_letter": dead_letter_path})
+    levels: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    started = time.perf_counter()
+    batch: list[QueryEvent] = []
+
+    def run_batch() -> None:
+        outputs = engine.process_batch(batch)
+        batch.clear()
+        records = []
+        for out in outputs:
+            rec = to_record(out)
+            records.append(rec)
+            writer.write(rec.kind, rec.doc)
+            if rec.kind == "alert":
+                result.alerts.append(rec.doc)
+                levels[rec.doc["clonewatch"]["risk_level"]] += 1
+            else:
+                summary.risk_scores += 1
+                if keep_scores:
+                    result.scores.append(rec.doc)
+        for sink in sinks:
+            sink.write(records)
+
+    try:
+        for lineno, raw in enumerate(lines, start=1):
+            summary.events += 1
+            decoded = decode_event(raw)
+            if isinstance(decoded, DeadLetter):
+                dl = decoded.model_copy(update={"source": f"{source}:{lineno}"})
+                summary.dead_letters += 1
+                reasons[dl.reason.split(":")[0]] += 1
+                rec = dead_letter_record(dl)
+                writer.write("dead_letter", rec.doc)
+                for sink in sinks:
+                    sink.write([rec])
+                if keep_dead_letters:
+                    result.dead_letters.append(rec.doc)
+            else:
+                summary.valid += 1
+                batch.append(decoded)
+                if len(batch) >= BATCH_SIZE:
+                    run_batch()
+            if on_progress is not None and summary.events % 1000 == 0:
+                on_progress(1000)
+        if batch:
+            run_batch()
+        for sink in sinks:
+            sink.flush()
+    finally:
+        writer.close()
+    summary.seconds = time.perf_counter() - started
+    summary.clients = len(engine.clients)
+    summary.alerts_by_level = dict(levels)
+    summary.dead_letter_reasons = dict(reasons)
+    return result
+
+
+def replay_path(path: str | Path, **kwargs: Any) -> ReplayResult:
+    """Replay a log file (``.gz`` accepted, ``-`` for stdin)."""
+    fh = open_log(path)
+    try:
+        return replay_lines(iter_lines(fh), source=str(path), **kwargs)
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
