@@ -124,7 +124,7 @@ class TestOutage:
         namespace: str,
         inspector: SearchBackend,
     ) -> None:
-        """Past flush_deadline, flush raises SinkError and keeps the records; a later flush delivers."""
+        """Past the deadline flush raises SinkError, keeping the records; a later flush delivers."""
         time = ManualTime()
         sink = proxied_sink(product, proxy, namespace, time, flush_deadline=30)
         proxy.stop()
