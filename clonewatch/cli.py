@@ -20,6 +20,7 @@ from clonewatch.logs import configure
 # Each module defines ``register(subparsers)``; a sub-command sets ``func(args) -> int``.
 COMMAND_MODULES: tuple[str, ...] = (
     "clonewatch.commands.replay",
+    "clonewatch.commands.worker",
     "clonewatch.commands.produce",
     "clonewatch.commands.tail",
     "clonewatch.commands.redeliver",

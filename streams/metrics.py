@@ -76,6 +76,9 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.population_checkpoints = Counter(
+            "clonewatch_population_checkpoints", "Population baselines checkpointed", registry=r
+        )
         self.up = Gauge("clonewatch_worker_up", "1 while the worker is running", registry=r)
 
     def dead_letter_reason(self, reason: str) -> str:

@@ -1,0 +1,233 @@
+"""``create_app(settings)``: the Faust app of a Clonewatch worker, built on demand.
+
+Nothing is wired at import time. :func:`build_pipeline` returns the app with
+the objects around it (engine, metrics, health, topics) so that the worker
+command and the tests can reach them; :func:`create_app` returns just the app.
+Faust is untyped, so this module is the thin typed layer around it: Faust
+objects are ``Any`` here and never leak into the pure code.
+
+Topics: the input (``topic_queries``), the internal ``<app_id>-by-client``
+repartition topic, the outputs (alerts, risk, dead letters), the table's
+changelog ``<app_id>-client-state-changelog`` (compacted, made by Faust) and
+the population checkpoints ``topic_population`` (compacted, one key per worker).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import structlog
+
+from detectors.config import EngineConfig
+from detectors.engine import Engine
+from streams.agents import Scorer, SinkHub, Stages
+from streams.metrics import Health, Metrics
+from streams.settings import Settings
+from streams.sinks.base import Sink
+
+log = structlog.get_logger("clonewatch.worker")
+
+TABLE_NAME = "client-state"
+
+
+@dataclass
+class Pipeline:
+    """A Faust app and what it is wired to."""
+
+    app: Any
+    settings: Settings
+    engine: Engine
+    metrics: Metrics
+    health: Health
+    stages: Stages
+    topics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def by_client_topic(self) -> str:
+        """Name of the internal repartition topic."""
+        return f"{self.settings.app_id}-by-client"
+
+    @property
+    def population_key(self) -> bytes:
+        """This worker's key on the population checkpoint topic."""
+        return f"{self.settings.app_id}/{self.settings.worker_id}".encode()
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine configuration from the settings' ``engine`` table."""
+    try:
+        return EngineConfig(**settings.engine)
+    except TypeError as exc:
+        raise ValueError(f"invalid engine setting: {exc}") from exc
+
+
+def _credentials(settings: Settings) -> Any:
+    ctx = settings.ssl_context()
+    if settings.security_protocol.startswith("SASL_"):
+        assert settings.sasl_password is not None  # noqa: S101 - checked by Settings
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value(),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=ctx,
+        )
+    if ctx is not None:
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+def build_pipeline(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    sinks: Sequence[Sink] = (),
+    metrics: Metrics | None = None,
+    health: Health | None = None,
+) -> Pipeline:
+    """Build the Faust app, its topics, table, agents and timers."""
+    engine = engine if engine is not None else Engine(engine_config(settings))
+    metrics = metrics if metrics is not None else Metrics()
+    health = health if health is not None else Health()
+    s = settings
+    app = faust.App(
+        s.app_id,
+        broker=[f"kafka://{srv}" for srv in s.servers],
+        broker_credentials=_credentials(s),
+        broker_client_id=s.client_id,
+        store=s.store,
+        datadir=str(s.data_dir),
+        table_standby_replicas=s.standby_replicas,
+        topic_partitions=s.partitions,
+        topic_replication_factor=s.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=s.commit_interval_seconds,
+        broker_commit_every=max(s.batch_max * 2, 1000),
+        producer_max_request_size=s.max_message_bytes,
+        consumer_max_fetch_size=s.max_message_bytes,
+        producer_acks=-1,
+        stream_wait_empty=True,
+        table_cleanup_interval=60.0,
+    )
+    topic_kw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": s.partitions}
+    queries = app.topic(s.topic_queries, **topic_kw)
+    by_client = app.topic(f"{s.app_id}-by-client", internal=True, **topic_kw)
+    alerts = app.topic(s.topic_alerts, **topic_kw)
+    risk = app.topic(s.topic_risk, **topic_kw)
+    dead_letter = app.topic(s.topic_dead_letter, **topic_kw)
+    population = app.topic(
+        s.topic_population,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=1,
+        compacting=True,
+        internal=True,
+    )
+    table = app.Table(
+        TABLE_NAME,
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=s.partitions,
+        use_partitioner=True,
+    )
+    stages = Stages(
+        scorer=Scorer(engine),
+        metrics=metrics,
+        health=health,
+        sinks=SinkHub(sinks, metrics, health),
+        by_client=by_client,
+        alerts=alerts,
+        risk=risk,
+        dead_letter=dead_letter,
+        table=table,
+        batch_max=s.batch_max,
+        batch_within=s.batch_within_seconds,
+    )
+    pipeline = Pipeline(
+        app=app,
+        settings=s,
+        engine=engine,
+        metrics=metrics,
+        health=health,
+        stages=stages,
+        topics={
+            "queries": queries,
+            "by_client": by_client,
+            "alerts": alerts,
+            "risk": risk,
+            "dead_letter": dead_letter,
+            "population": population,
+        },
+    )
+
+    app.agent(queries, name="ingest")(stages.ingest)
+    app.agent(by_client, name="score")(stages.score)
+
+    _add_timers(pipeline, table)
+    health.set(started=False)
+    metrics.up.set(0)
+    log.debug("pipeline_built", at=time.time())
+    return pipeline
+
+
+def _add_timers(pipeline: Pipeline, table: Any) -> None:
+    """Population checkpoints, consumer lag and the started flag."""
+    app, s, health, metrics, stages = (
+        pipeline.app,
+        pipeline.settings,
+        pipeline.health,
+        pipeline.metrics,
+        pipeline.stages,
+    )
+
+    async def checkpoint_population() -> None:
+        blob = pipeline.engine.export_population()
+        fut = await pipeline.topics["population"].send(key=pipeline.population_key, value=blob)
+        await fut  # delivered before it counts
+        log.debug("population_checkpoint", bytes=len(blob))
+        metrics.population_checkpoints.inc()
+
+    app.timer(s.population_checkpoint_seconds, name="population-checkpoint")(checkpoint_population)
+
+    async def measure_lag() -> None:
+        consumer = app.consumer
+        assignment = consumer.assignment()
+        health.set(assigned=len(assignment), started=True)
+        for tp in assignment:
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - lag is best effort
+                log.debug("highwater_unavailable", partition=tp.partition)
+                continue
+            if high is None:
+                continue
+            pos = stages.positions.get(tp)
+            if pos is None:
+                committed = getattr(consumer, "_committed_offset", {}).get(tp)
+                pos = committed if committed is not None else high
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - pos))
+        try:
+            metrics.state_clients.set(len(table))
+        except Exception:  # noqa: BLE001 - table size is best effort
+            log.debug("table_size_unavailable")
+
+    app.timer(s.lag_interval_seconds, name="consumer-lag")(measure_lag)
+
+    async def mark_started() -> None:
+        health.set(started=True)
+        log.info("worker_started", app_id=s.app_id, worker_id=s.worker_id)
+
+    app.task(mark_started)
+
+
+def create_app(settings: Settings, *, sinks: Sequence[Sink] = ()) -> Any:
+    """The Faust app of a worker (see :func:`build_pipeline` for its companions)."""
+    return build_pipeline(settings, sinks=sinks).app
