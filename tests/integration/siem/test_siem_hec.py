@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import HttpReceiver, Received
-from siem_support import alert_record, json_lines
+from siem_support import HttpReceiver, Received, alert_record, json_lines
 
 from streams.sinks.base import OutputRecord, SinkError
 from streams.sinks.hec import HecConfig, HecSink

@@ -6,8 +6,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from conftest import Rsyslog
-from siem_support import alert_record
+from siem_support import Rsyslog, alert_record
 
 from streams.sinks.cef import CefEvent, alert_to_cef, parse_cef
 from streams.sinks.syslog import SiemConfig, SyslogSink

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TlsReceiver
-from siem_support import alert_record, wait_until
+from siem_support import TlsReceiver, alert_record, wait_until
 
 from streams.sinks.base import SinkError
 from streams.sinks.cef import parse_cef

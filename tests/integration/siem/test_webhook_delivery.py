@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import HttpReceiver
-from siem_support import alert_record
+from siem_support import HttpReceiver, alert_record
 
 from clonewatch.commands import redeliver
 from streams.sinks.http_delivery import DeadLetterFile, RetryPolicy
