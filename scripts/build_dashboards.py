@@ -29,7 +29,8 @@ DASHBOARD_ID = "clonewatch-overview"
 # Data views: id -> (index pattern, display name, time field)
 DATA_VIEWS: dict[str, tuple[str, str, str]] = {
     ALERTS_VIEW: ("logs-clonewatch.alert-*", "Clonewatch alerts", "@timestamp"),
-    RISK_VIEW: ("clonewatch-risk-latest", "Clonewatch latest risk", "@timestamp"),
+    # The default namespace writes clonewatch-risk-latest, others clonewatch-risk-latest-<ns>.
+    RISK_VIEW: ("clonewatch-risk-latest*", "Clonewatch latest risk", "@timestamp"),
 }
 
 # Kibana migration versions (see soc-conventions.md); Lens 8.9.0 sets the floor at Kibana 8.9.
@@ -354,7 +355,7 @@ def _dashboard_attributes(panels_json: list[dict[str, Any]], description: str) -
 
 DASHBOARD_DESCRIPTION = (
     "Which API clients are extracting which model, since when, and why "
-    "(alerts in logs-clonewatch.alert-*, latest risk in clonewatch-risk-latest)."
+    "(alerts in logs-clonewatch.alert-*, latest risk in clonewatch-risk-latest*)."
 )
 
 

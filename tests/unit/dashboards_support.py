@@ -7,17 +7,18 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
+
+from streams.sinks.search_common import effective_mappings
 
 ROOT = Path(__file__).resolve().parents[2]
 KIBANA = ROOT / "dashboards" / "kibana" / "clonewatch.ndjson"
 OPENSEARCH = ROOT / "dashboards" / "opensearch" / "clonewatch.ndjson"
-TEMPLATES = ROOT / "streams" / "sinks" / "templates"
 
-# Which mapping files of streams/sinks/templates make up the index behind each data view.
-VIEW_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "logs-clonewatch.alert-*": ("context.json", "alert.json"),
-    "clonewatch-risk-latest": ("context.json", "risk.json"),
+# The kind of index behind each data view, as streams.sinks.search_common composes it.
+VIEW_KINDS: dict[str, Literal["alert", "risk"]] = {
+    "logs-clonewatch.alert-*": "alert",
+    "clonewatch-risk-latest*": "risk",
 }
 
 NUMERIC = frozenset(
@@ -59,14 +60,10 @@ def flatten_properties(properties: dict[str, Any], prefix: str = "") -> dict[str
     return out
 
 
-def mapped_fields(pattern: str, templates: Path = TEMPLATES) -> dict[str, str]:
-    """The merged field types of the templates behind one index pattern."""
-    merged: dict[str, str] = {}
-    for name in VIEW_TEMPLATES[pattern]:
-        body = json.loads((templates / name).read_text(encoding="utf-8"))
-        mappings = body.get("template", body).get("mappings", {})
-        merged.update(flatten_properties(mappings.get("properties", {})))
-    return merged
+def mapped_fields(pattern: str) -> dict[str, str]:
+    """The field types of the index behind one pattern: the mappings setup really installs."""
+    mappings = effective_mappings(VIEW_KINDS[pattern])
+    return flatten_properties(mappings.get("properties", {}))
 
 
 def kibana_field_uses(objects: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:

@@ -123,7 +123,7 @@ class TestWellFormed:
         }
         assert views == {
             "logs-clonewatch.alert-*": "@timestamp",
-            "clonewatch-risk-latest": "@timestamp",
+            "clonewatch-risk-latest*": "@timestamp",
         }
 
 
