@@ -1,0 +1,25 @@
+# Clonewatch: the worker and every CLI command (setup, dashboards import, simulate, produce).
+FROM python:3.11-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY clonewatch ./clonewatch
+COPY schemas ./schemas
+COPY detectors ./detectors
+COPY streams ./streams
+RUN pip install --no-cache-dir --prefix=/install ".[rocksdb]"
+
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    CLONEWATCH_LOG_FORMAT=json \
+    CLONEWATCH_DASHBOARDS_DIR=/opt/clonewatch/dashboards
+COPY --from=build /install /usr/local
+COPY dashboards /opt/clonewatch/dashboards
+RUN useradd --system --uid 10001 --home-dir /var/lib/clonewatch clonewatch \
+    && mkdir -p /var/lib/clonewatch /demo \
+    && chown clonewatch:clonewatch /var/lib/clonewatch /demo
+USER clonewatch
+WORKDIR /var/lib/clonewatch
+EXPOSE 9308
+ENTRYPOINT []
+CMD ["clonewatch", "worker"]
