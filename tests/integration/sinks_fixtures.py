@@ -79,8 +79,12 @@ def namespace(inspector: SearchBackend) -> Iterator[str]:
     names = IndexNames(ns)
     for stream in (names.alert, names.risk_history):
         inspector.request("DELETE", f"/_data_stream/{stream}")
-        inspector.request("DELETE", f"/{stream}-*", params={"expand_wildcards": "all"})
-    for index in (names.risk_latest, names.dead_letter):
+    # Elasticsearch 9 refuses wildcard deletes (destructive_requires_name): delete by name.
+    status, listed = inspector.request(
+        "GET", f"/_cat/indices/*-{ns}*", params={"format": "json", "h": "index"}
+    )
+    dated = [row["index"] for row in listed] if status == 200 else []
+    for index in [*dated, names.risk_latest, names.dead_letter]:
         inspector.request("DELETE", f"/{index}")
 
 
