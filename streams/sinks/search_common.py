@@ -50,6 +50,8 @@ POLICY_NAME = "clonewatch-retention"
 ALERT_DATASET = "clonewatch.alert"
 RISK_DATASET = "clonewatch.risk"
 ENV_PREFIX = "CLONEWATCH_ES_"
+# Dead letters kept for drain_rejected(); beyond this the oldest are dropped (and counted).
+MAX_REJECTED = 10_000
 
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,99}$")
 
@@ -773,7 +775,8 @@ class SearchSink:
     :meth:`maybe_flush`). ``flush`` retries connection failures, 429 and 5xx with
     exponential backoff until ``flush_deadline`` seconds have passed, then raises
     SinkError and keeps the undelivered records. Items rejected for good (400 and
-    other 4xx) become :class:`DeadLetter` records, taken with :meth:`drain_rejected`.
+    other 4xx) become :class:`DeadLetter` records, taken with :meth:`drain_rejected`
+    (at most ``MAX_REJECTED`` are kept undrained; ``rejected_dropped`` counts the rest).
     """
 
     def __init__(
@@ -802,6 +805,7 @@ class SearchSink:
         self.features: Features | None = None
         self.data_streams: bool | None = None
         self.setup_actions: list[tuple[str, str]] = []
+        self.rejected_dropped = 0
         self.counts: dict[str, int] = {o.value: 0 for o in ItemOutcome}
         self._log = log.bind(sink=product, namespace=settings.namespace)
 
@@ -897,6 +901,10 @@ class SearchSink:
             reason=reason.split(":", 1)[0],
         )
         raw = json.dumps(record.doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(self._rejected) >= MAX_REJECTED:
+            self._rejected.pop(0)
+            self.rejected_dropped += 1
+            self._log.error("search_dead_letters_dropped", dropped=self.rejected_dropped)
         self._rejected.append(
             DeadLetter.of(
                 raw,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from streams.sinks import search_common
 from streams.sinks.base import OutputRecord, Sink, SinkError
 from streams.sinks.search_common import (
     BulkHttpError,
@@ -326,6 +327,22 @@ class TestItemResults:
         assert dead.source == "sink:opensearch"
         assert b'"id":"e2"' in dead.original_bytes()
         assert sink.drain_rejected() == []
+
+    def test_undrained_dead_letters_are_bounded(
+        self, backend: FakeBackend, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Past MAX_REJECTED undrained dead letters the oldest are dropped and counted."""
+        monkeypatch.setattr(search_common, "MAX_REJECTED", 2)
+        backend.script = [statuses(400, 400, 400)]
+        sink = make_sink(backend, clock)
+        sink.setup()
+        sink.write([alert(1), alert(2), alert(3)])
+        sink.flush()
+        assert sink.rejected_dropped == 1
+        assert [("a2" in d.reason, "a3" in d.reason) for d in sink.drain_rejected()] == [
+            (True, False),
+            (False, True),
+        ]
 
     def test_unroutable_record_is_rejected_locally(
         self, backend: FakeBackend, clock: Clock
