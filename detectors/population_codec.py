@@ -35,7 +35,13 @@ def _unarr(v: list[Any] | None) -> np.ndarray | None:
 
 def _sketch(s: TailSketch) -> dict[str, Any]:
     k = min(s.seen, s.size)
-    return {"values": _arr(s._values[:k]), "seen": s.seen, "rng": s._rng.bit_generator.state}
+    return {
+        "values": _arr(s._values[:k]),
+        "sorted": _arr(s._sorted),
+        "since_sort": s._since_sort,
+        "seen": s.seen,
+        "rng": s._rng.bit_generator.state,
+    }
 
 
 def _unsketch(s: TailSketch, obj: dict[str, Any]) -> None:
@@ -45,7 +51,9 @@ def _unsketch(s: TailSketch, obj: dict[str, Any]) -> None:
     s._values[: vals.shape[0]] = vals
     s._n_seen = int(obj["seen"])
     s._rng.bit_generator.state = obj["rng"]
-    s._resort()
+    view = _unarr(obj["sorted"])
+    s._sorted = view if view is not None else np.zeros(0)
+    s._since_sort = int(obj["since_sort"])
 
 
 def _lesson(ls: Lesson) -> dict[str, Any]:

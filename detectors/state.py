@@ -77,6 +77,8 @@ class ModelClientState:
             if f.name in _ARRAYS:
                 if v is not None:
                     out[f.name] = [list(v.shape), base64.b64encode(v.tobytes()).decode("ascii")]
+            elif isinstance(v, dict | list):
+                out[f.name] = v.copy()
             else:
                 out[f.name] = v
         return out

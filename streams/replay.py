@@ -83,12 +83,10 @@ def open_log(path: str | Path) -> IO[bytes]:
 
 
 def iter_lines(fh: IO[bytes]) -> Iterator[bytes]:
-    """Non-empty lines of a log, without their line ending."""
+    """Every line of a log, without its line ending (blank lines are skipped by the replay)."""
     try:
         for line in fh:
-            stripped = line.rstrip(b"\r\n")
-            if stripped.strip():
-                yield stripped
+            yield line.rstrip(b"\r\n")
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UnreadableInputError(f"input broke off: {exc}") from exc
 
@@ -169,6 +167,8 @@ def replay_lines(
 
     try:
         for lineno, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
             summary.events += 1
             decoded = decode_event(raw)
             if isinstance(decoded, DeadLetter):
