@@ -7,7 +7,7 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -191,10 +191,16 @@ def _open_out(path: Path) -> Iterator[IO[str]]:
 
 
 def simulate(
-    log_path: Path, truth_path: Path, *, seed: int = 7, scale: float = 1.0
+    log_path: Path,
+    truth_path: Path,
+    *,
+    seed: int = 7,
+    scale: float = 1.0,
+    plans: Sequence[AttackPlan] | None = None,
 ) -> dict[str, Any]:
     """Simulate one day of traffic on three victims; write the log and the truth.
 
+    ``plans`` replaces the attackers (default :data:`PLANS`, tests use cheaper ones).
     Returns a summary (events, clients, attackers with their final fidelity, seconds).
     """
     if scale <= 0:
@@ -210,7 +216,7 @@ def simulate(
             for s, a, b in zip(mine, offsets[:-1], offsets[1:], strict=True):
                 s.p = probs[a:b]
     attackers: dict[str, dict[str, Any]] = {}
-    for plan in PLANS:
+    for plan in PLANS if plans is None else plans:
         run = plan.run(victims[plan.model_id], rng_for(seed, "attack", plan.name))
         made, members = _attack_streams(plan, run, seed)
         streams.extend(made)
