@@ -109,6 +109,8 @@ def build_pipeline(
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=s.commit_interval_seconds,
+        broker_session_timeout=s.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, s.session_timeout_seconds / 3),
         broker_commit_every=max(s.batch_max * 2, 1000),
         producer_max_request_size=s.max_message_bytes,
         consumer_max_fetch_size=s.max_message_bytes,

@@ -76,6 +76,8 @@ class Settings(BaseModel):
     batch_within_seconds: float = Field(default=0.05, gt=0)
     commit_interval_seconds: float = Field(default=2.0, gt=0)
     lag_interval_seconds: float = Field(default=5.0, gt=0)
+    # A crashed worker's partitions move to the others after this long without heartbeats.
+    session_timeout_seconds: float = Field(default=30.0, ge=6.0)
 
     # Observability: /metrics and /health; port 0 picks a free port, -1 disables.
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the container
