@@ -33,8 +33,12 @@ class EngineConfig:
     min_sketch: int = 64  # values a sketch needs before its signal scores
     learn_below_risk: float = 20.0  # clients at or above this risk never teach the baseline
     # Evidence accumulation.
-    cusum_drift: float = 3.0  # nats subtracted per event: Exp(1) evidence has mean 1
-    cusum_rate: float = 0.9  # tail rate of that CUSUM: P(S > s) ~ exp(-rate * s) when benign
+    # Two CUSUMs per per-event signal: a fast one for large shifts, a slow one for
+    # persistent moderate ones. Per-event evidence of benign traffic is ~Exp(1), mean 1.
+    cusum_drift: float = 3.0  # nats subtracted per event by the fast CUSUM
+    cusum_rate: float = 0.9  # its benign tail rate: P(S > s) ~ exp(-rate * s)
+    slow_drift: float = 1.6  # nats subtracted per event by the slow CUSUM
+    slow_rate: float = 0.6  # its benign tail rate
     cap_signal: float = 32.0  # one signal alone reaches at most "high"
     cap_volume: float = 1.5  # volume alone never reaches "low" (20)
     client_test_every: int = 8  # client-level tests are recomputed every N queries
