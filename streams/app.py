@@ -203,6 +203,7 @@ def _add_timers(pipeline: Pipeline, table: Any) -> None:
         consumer = app.consumer
         assignment = consumer.assignment()
         health.set(assigned=len(assignment), started=True)
+        metrics.consumer_lag.clear()  # partitions revoked by a rebalance disappear
         for tp in assignment:
             try:
                 high = consumer.highwater(tp)
