@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +84,17 @@ class TestReasonLabels:
     def test_reason_label(self, reason: str, label: str) -> None:
         """Details after the colon are dropped from the label."""
         assert Metrics().dead_letter_reason(reason) == label
+
+
+class TestAlertRules:
+    """The example Prometheus rules refer to metrics the worker exports."""
+
+    def test_rules_use_exported_metric_names(self) -> None:
+        """Every clonewatch_* series named in deploy/prometheus exists in the registry."""
+        rules = (Path(__file__).parents[2] / "deploy/prometheus/clonewatch-rules.yml").read_text()
+        used = set(re.findall(r"clonewatch_[a-z_]+", rules))
+        exported = Metrics().render().decode()
+        assert used
+        for name in used:
+            family = name.removesuffix("_total")
+            assert re.search(rf"^# TYPE {family} ", exported, re.M), name
