@@ -20,6 +20,8 @@ from clonewatch.logs import configure
 # Each module defines ``register(subparsers)``; a sub-command sets ``func(args) -> int``.
 COMMAND_MODULES: tuple[str, ...] = (
     "clonewatch.commands.replay",
+    "clonewatch.commands.simulate",
+    "clonewatch.commands.evaluate",
     "clonewatch.commands.worker",
     "clonewatch.commands.produce",
     "clonewatch.commands.tail",
