@@ -193,7 +193,9 @@ class SearchFeatures:
     version: str
     root_endpoint: bool  # GET / (ES: the rest-root module; the client's info()/ping() need it)
     index_templates: bool  # composable _index_template + _component_template
-    data_streams: bool  # _data_stream API (without it a data-stream template makes a plain index)
+    # The _data_stream REST API (GET/PUT/DELETE). Without it (ES integ-test zip) a data_stream
+    # template still creates a data stream on the first write, but nothing can delete it.
+    data_stream_api: bool
     ilm: bool  # _ilm (Elasticsearch) or _plugins/_ism (OpenSearch) lifecycle policies
     painless: bool  # scripts in lang painless (script queries, runtime fields, bucket_selector)
     ingest_processors: bool  # ingest pipeline with a `set` processor (ingest-common)
@@ -227,7 +229,7 @@ def search_features(url: str) -> SearchFeatures:
         template = {"index_patterns": [f"{probe}-t-*"], "template": {"settings": {}}}
         templates = _ok(http_json("PUT", f"{url}/_index_template/{probe}-t", template)[0])
         http_json("DELETE", f"{url}/_index_template/{probe}-t")
-        data_streams = _ok(http_json("GET", f"{url}/_data_stream")[0])
+        data_stream_api = _ok(http_json("GET", f"{url}/_data_stream")[0])
         ilm = _ok(http_json("GET", f"{url}/_ilm/status")[0]) or _ok(
             http_json("GET", f"{url}/_plugins/_ism/policies")[0]
         )
@@ -284,7 +286,7 @@ def search_features(url: str) -> SearchFeatures:
         version=version,
         root_endpoint=root_endpoint,
         index_templates=templates,
-        data_streams=data_streams,
+        data_stream_api=data_stream_api,
         ilm=ilm,
         painless=painless,
         ingest_processors=ingest,
@@ -307,7 +309,7 @@ def os_features() -> SearchFeatures:
 
 @pytest.fixture(name="es_features", scope="session")
 def es_features_fixture(elasticsearch_url: str) -> SearchFeatures:
-    """What the real Elasticsearch supports; e.g. ``if not es_features.data_streams: ...``."""
+    """What the real Elasticsearch supports; e.g. ``if not es_features.painless: ...``."""
     return search_features(elasticsearch_url)
 
 
