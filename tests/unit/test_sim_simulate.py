@@ -1,0 +1,101 @@
+"""The simulated log: valid QueryEvents over one day, ordered, labelled and deterministic."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clonewatch.sim import attacks, simulate
+from clonewatch.sim.simulate import AttackPlan
+from schemas.query import QueryEvent, decode_event
+
+CHEAP = (
+    AttackPlan(
+        "attacker-eqsolve-0",
+        "equation-solving",
+        "digits-logreg",
+        lambda v, r: attacks.equation_solving(v, r, 80),
+        pace=3.0,
+    ),
+    AttackPlan(
+        "campaign-a",
+        "campaign",
+        "cancer-gbt",
+        lambda v, r: attacks.uniform_random(v, r, 120),
+        pace=1.0,
+        accounts=6,
+    ),
+)
+
+
+def _run(tmp: Path, name: str, seed: int = 3) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    log, truth = tmp / f"{name}.jsonl.gz", tmp / f"{name}.json"
+    summary = simulate(log, truth, seed=seed, scale=0.04, plans=CHEAP)
+    return log, json.loads(truth.read_text(encoding="utf-8")), summary
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    return _run(tmp_path_factory.mktemp("sim"), "a")
+
+
+def _events(log: Path) -> list[QueryEvent]:
+    with gzip.open(log, "rb") as fh:
+        out = [decode_event(line) for line in fh]
+    assert all(isinstance(e, QueryEvent) for e in out)
+    return [e for e in out if isinstance(e, QueryEvent)]
+
+
+class TestLog:
+    """The written log."""
+
+    def test_every_line_is_a_complete_query_event(self, run: Any) -> None:
+        """Each event carries features, label, confidence, probabilities, IP, agent and tenant."""
+        log, truth, summary = run
+        events = _events(log)
+        assert len(events) == summary["events"]
+        for e in events[:500]:
+            assert e.output is not None and e.output.probabilities is not None
+            assert e.output.confidence == max(e.output.probabilities)
+            assert e.output.label == e.output.probabilities.index(max(e.output.probabilities))
+            assert e.features and len(e.features) == truth["models"][e.model_id]["n_features"]
+            assert e.source_ip and e.user_agent and e.labels and "tenant" in e.labels
+            assert e.status_code == 200
+
+    def test_one_day_in_order_with_few_swaps(self, run: Any) -> None:
+        """Timestamps lie in 2026-11-01; about 1 % of neighbours are swapped, by seconds."""
+        log, _, summary = run
+        ts = [e.ts for e in _events(log)]
+        day = 1_793_491_200.0
+        assert day <= min(ts) and max(ts) < day + 86_400
+        back = [a - b for a, b in itertools.pairwise(ts) if b < a]
+        assert len(back) == summary["out_of_order"] > 0
+        assert len(back) <= 0.02 * len(ts) and max(back) <= 5.0
+
+    def test_truth_matches_the_log(self, run: Any) -> None:
+        """Per-client query counts in the truth equal the log's; campaign accounts are listed."""
+        log, truth, _ = run
+        counts: dict[str, int] = {}
+        for e in _events(log):
+            counts[e.client_id] = counts.get(e.client_id, 0) + 1
+        assert counts == {c: v["queries"] for c, v in truth["clients"].items()}
+        camp = truth["attackers"]["campaign-a"]
+        assert len(camp["members"]) == 6
+        assert sum(truth["clients"][m]["queries"] for m in camp["members"]) == 120
+        kinds = {c["kind"] for c in truth["clients"].values() if c["role"] == "benign"}
+        assert kinds == {"light", "heavy", "batch", "retry", "skewed", "noisy"}
+
+    def test_same_seed_same_bytes(self, run: Any, tmp_path: Path) -> None:
+        """A second run with the same seed writes the same events; another seed does not."""
+        log, _, _ = run
+        again, _, _ = _run(tmp_path, "b")
+        with gzip.open(log, "rb") as a, gzip.open(again, "rb") as b:
+            assert a.read() == b.read()
+        other, _, _ = _run(tmp_path, "c", seed=4)
+        with gzip.open(log, "rb") as a, gzip.open(other, "rb") as b:
+            assert a.read() != b.read()
