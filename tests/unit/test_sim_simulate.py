@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from clonewatch.cli import main
 from clonewatch.sim import attacks, simulate
 from clonewatch.sim.simulate import AttackPlan
 from schemas.query import QueryEvent, decode_event
@@ -99,3 +101,28 @@ class TestLog:
         other, _, _ = _run(tmp_path, "c", seed=4)
         with gzip.open(log, "rb") as a, gzip.open(other, "rb") as b:
             assert a.read() != b.read()
+
+
+class TestCommand:
+    """clonewatch simulate."""
+
+    def test_writes_log_and_prints_attackers(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The command writes both files and prints each attacker's final fidelity."""
+        monkeypatch.setattr(sys.modules["clonewatch.sim.simulate"], "PLANS", CHEAP)
+        log, truth = tmp_path / "q.jsonl", tmp_path / "t.json"
+        argv = ["simulate", "--out", str(log), "--truth", str(truth), "--scale", "0.02"]
+        assert main([*argv, "--seed", "5"]) == 0
+        printed = capsys.readouterr().out
+        assert "attacker-eqsolve-0" in printed and "campaign-a" in printed
+        assert log.stat().st_size > 0 and json.loads(truth.read_text())["seed"] == 5
+
+    def test_non_positive_scale_is_a_usage_error(self, tmp_path: Path) -> None:
+        """--scale 0 exits with code 2 and writes nothing."""
+        log = tmp_path / "q.jsonl"
+        assert (
+            main(["simulate", "--out", str(log), "--truth", str(tmp_path / "t"), "--scale", "0"])
+            == 2
+        )
+        assert not log.exists()
