@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import SearchFeatures, http_json
 from elasticsearch import Elasticsearch
 from elasticsearch import helpers as es_helpers
 from opensearchpy import OpenSearch
 from opensearchpy import helpers as os_helpers
+from service_probes import SearchFeatures, http_json
 
 pytestmark = pytest.mark.integration
 
