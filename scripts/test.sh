@@ -5,7 +5,8 @@
 # Servers that already run (from `make services-up`, another test run, or anything answering on
 # the ports) are reused and left running; the ones this run starts are stopped when it ends,
 # whatever the outcome (a lease: parallel runs share them, the last one out stops them).
-# pytest's exit code 5 ("no tests collected") counts as success.
+# pytest's exit code 5 ("no tests collected") counts as success. A failing step does not stop
+# the later ones (CI sees every failure in one run); the exit code is the first failure's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -27,17 +28,27 @@ for dep in scripts/deps.d/*.sh; do
 done
 shopt -u nullglob
 
-echo "== ruff"
-"$BIN/ruff" check .
-echo "== mypy"
-"$BIN/mypy"
-echo "== unit tests"
-pytest_ok -q -m "not integration"
+STATUS=0
+step() {  # step NAME COMMAND...: runs it, remembers the first failure
+  echo "== $1"
+  shift
+  local rc=0
+  "$@" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    echo "test.sh: step failed with exit code $rc: $*" >&2
+    [[ $STATUS -ne 0 ]] || STATUS=$rc
+  fi
+}
+
+step ruff "$BIN/ruff" check .
+step mypy "$BIN/mypy"
+step "unit tests" pytest_ok -q -m "not integration"
 
 echo "== services"
 HOLDER=$$
 release() {
   local rc=$?
+  [[ $rc -ne 0 || $STATUS -eq 0 ]] || rc=$STATUS
   trap - EXIT INT TERM
   bash scripts/services.sh release "$HOLDER" || echo "test.sh: stopping the services failed" >&2
   exit "$rc"
@@ -48,5 +59,5 @@ trap 'exit 143' TERM
 bash scripts/services.sh acquire "$HOLDER"
 bash scripts/services.sh status
 
-echo "== integration tests"
-pytest_ok -q -m integration
+step "integration tests" pytest_ok -q -m integration
+exit "$STATUS"
