@@ -28,6 +28,7 @@ class Observation:
     label: int | None = None
     retry: bool = False  # an exact repeat of one of the client's recent inputs
     step_ratio: float | None = None  # nearest step / median distance to recent inputs
+    step_count: int = 0  # how many recent inputs that ratio was measured against
     collinearity: float | None = None  # |cos| between the last two steps
 
 
@@ -70,6 +71,15 @@ def cusum(state: ModelClientState, name: str, increment: float, config: EngineCo
     (drift 1.6) accumulates a persistent moderate shift, such as perturbed
     natural inputs. The better of the two looks, less log 2, is the surprise.
     """
+    state.evidence[name] = cusum_surprise(state, name, increment, config)
+    return state.evidence[name]
+
+
+def cusum_surprise(
+    state: ModelClientState, key: str, increment: float, config: EngineConfig
+) -> float:
+    """Update the fast and slow CUSUMs kept under ``key`` and return their surprise."""
+    name = key
     cap = 2.0 * config.cap_signal
     fast = state.values.get("cusum_" + name, 0.0) + increment - config.cusum_drift
     fast = min(max(0.0, fast), cap / config.cusum_rate)
@@ -78,8 +88,25 @@ def cusum(state: ModelClientState, name: str, increment: float, config: EngineCo
     state.values["cusum_" + name] = fast
     state.values["slow_" + name] = slow
     best = max(config.cusum_rate * fast, config.slow_rate * slow)
-    state.evidence[name] = max(0.0, best - math.log(2.0)) if best > 0 else 0.0
-    return state.evidence[name]
+    return max(0.0, best - math.log(2.0))
+
+
+def bernoulli_cusum(
+    state: ModelClientState, key: str, hit: bool, p0: float, p1: float, cap: float
+) -> float:
+    """Wald's CUSUM for the rate of tail hits: benign rate ``p0`` against ``p1``.
+
+    Each event adds ``log(p1/p0)`` when it lands in the population's lower
+    ``p0`` tail and ``log((1-p1)/(1-p0))`` otherwise. The increments are
+    bounded, so a few extreme events cannot build evidence; only a client whose
+    events land in the tail persistently more often than ``p0`` does. For a
+    log-likelihood-ratio CUSUM the benign tail rate is exactly 1, so the sum is
+    itself a surprise in nats.
+    """
+    inc = math.log(p1 / p0) if hit else math.log((1.0 - p1) / (1.0 - p0))
+    s = min(max(0.0, state.values.get(key, 0.0) + inc), cap)
+    state.values[key] = s
+    return s
 
 
 def ewma(state: ModelClientState, name: str, value: float, alpha: float = 0.05) -> float:

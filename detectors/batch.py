@@ -33,6 +33,7 @@ class Pre:
     cell: int | None = None
     retry: bool = False
     step_ratio: float | None = None
+    step_count: int = 0
     collinearity: float | None = None
 
 
@@ -115,7 +116,7 @@ def _steps(
     dist = np.sqrt(((prev - zz[:, None, :]) ** 2).sum(axis=2))
     dist = np.where(valid, dist, np.nan)
     count = valid.sum(axis=1)
-    enough = count >= max(2, w // 2)
+    enough = count >= config.step_min_recent
     with np.errstate(all="ignore"):
         dmin = np.nanmin(np.where(enough[:, None], dist, 0.0), axis=1)
         dmed = np.nanmedian(np.where(enough[:, None], dist, 1.0), axis=1)
@@ -132,5 +133,6 @@ def _steps(
             continue
         if enough[row]:
             p.step_ratio = float(ratio[row])
+            p.step_count = int(count[row])
         if col_ok[row]:
             p.collinearity = float(cos[row])

@@ -194,6 +194,7 @@ class Engine:
             cell=pre.cell,
             retry=pre.retry,
             step_ratio=pre.step_ratio,
+            step_count=pre.step_count,
             collinearity=pre.collinearity,
         )
         if pre.z is not None:
@@ -223,6 +224,7 @@ class Engine:
             z=None if pre.z is None else pre.z.astype(np.float64),
             novelty=readings["novelty"].lesson,
             step=readings["steps"].lesson,
+            step_count=pre.step_count,
             collinear=pre.collinearity,
             margin=readings["low_margin"].lesson,
             label=obs.label,

@@ -33,10 +33,19 @@ def label_bucket(label: str | int, buckets: int) -> int:
 def learn_eligible(n: int) -> bool:
     """Whether a client's n-th query may teach the baseline: its first 16, then rarely.
 
+    Every fourth query up to the 64th (so that steps measured against fuller
+    windows are learned early too), then powers of two and every 64th: a
+    client with thousands of queries teaches about as much as one with a hundred.
+
     >>> [n for n in range(1, 200) if learn_eligible(n)][14:]
-    [15, 16, 32, 64, 128, 192]
+    [15, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 128, 192]
     """
-    return n <= 16 or (n & (n - 1)) == 0 or n % 64 == 0
+    return n <= 16 or (n <= 64 and n % 4 == 0) or (n & (n - 1)) == 0 or n % 64 == 0
+
+
+def step_bucket(count: int) -> int:
+    """Window-size bucket of a step ratio: 0 for 8-15 recent inputs, 1 for 16-31, 2 for 32+."""
+    return 0 if count < 16 else 1 if count < 32 else 2
 
 
 @dataclass(slots=True)
@@ -52,6 +61,7 @@ class Lesson:
     label: int | None
     cell: int | None
     volume: float
+    step_count: int = 0
 
 
 @dataclass(slots=True)
@@ -81,7 +91,10 @@ class ModelPopulation:
         self.reference_owner = np.zeros(0, dtype=np.int64)
         self.reference_seen = 0
         self.novelty = TailSketch(config.sketch_size, seed=seed + 1)
+        # The nearest-step ratio shrinks as the window fills: one sketch per window size.
         self.step = TailSketch(config.sketch_size, seed=seed + 2)
+        self.step16 = TailSketch(config.sketch_size, seed=seed + 6)
+        self.step32 = TailSketch(config.sketch_size, seed=seed + 7)
         self.collinear = TailSketch(config.sketch_size, seed=seed + 3)
         self.margin = TailSketch(config.sketch_size, seed=seed + 4)
         self.volume = TailSketch(config.sketch_size, seed=seed + 5)
@@ -185,7 +198,7 @@ class ModelPopulation:
             if ls.novelty is not None:
                 self.novelty.add(ls.novelty)
             if ls.step is not None:
-                self.step.add(ls.step)
+                self.step_sketches()[step_bucket(ls.step_count)].add(ls.step)
             if ls.collinear is not None:
                 self.collinear.add(ls.collinear)
             if ls.margin is not None:
@@ -211,6 +224,21 @@ class ModelPopulation:
                 self.reference[j] = z
                 self.reference_owner[j] = owner
         self.reference_seen = n + 1
+
+    def step_sketches(self) -> tuple[TailSketch, TailSketch, TailSketch]:
+        """The step-ratio sketches by window bucket."""
+        return self.step, self.step16, self.step32
+
+    def step_sketch_for(self, count: int) -> TailSketch | None:
+        """The ready sketch for a window of ``count`` inputs, else the next fuller one.
+
+        A fuller window's ratios are smaller, so falling back upward is conservative.
+        """
+        sketches = self.step_sketches()
+        for b in range(step_bucket(count), 3):
+            if sketches[b].count >= self.config.min_sketch:
+                return sketches[b]
+        return None
 
     # ------------------------------------------------------------------ priors
     def class_prior(self) -> FloatArray:

@@ -15,7 +15,7 @@ from detectors.sketch import TailSketch
 FORMAT_VERSION = 1
 _ARRAYS = ("mean", "scale", "projection", "hyperplanes", "offsets", "reference",
            "reference_owner", "class_counts", "cell_counts")
-_SKETCHES = ("novelty", "step", "collinear", "margin", "volume")
+_SKETCHES = ("novelty", "step", "step16", "step32", "collinear", "margin", "volume")
 _SCALARS = ("dim", "reference_seen", "labels_seen", "epochs")
 
 
@@ -57,7 +57,8 @@ def _unsketch(s: TailSketch, obj: dict[str, Any]) -> None:
 
 
 def _lesson(ls: Lesson) -> dict[str, Any]:
-    keys = ("owner", "novelty", "step", "collinear", "margin", "label", "cell", "volume")
+    keys = ["owner", "novelty", "step", "collinear", "margin", "label", "cell", "volume"]
+    keys.append("step_count")
     d = {k: getattr(ls, k) for k in keys}
     d["z"] = _arr(ls.z)
     return d

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import math
 
-from detectors.base import Observation, Reading, cusum, ewma
+from detectors.base import Observation, Reading, bernoulli_cusum, cusum_surprise, ewma
 from detectors.config import EngineConfig
 from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
+
+TAIL = 0.1  # a step is "small" when it is in the lower 10 % of benign clients' steps
+PROBING = 0.7  # the rate of small steps the alternative hypothesis expects
 
 
 class StepSignal:
     """Small systematic steps and line searches between a client's own queries.
 
-    Two scale-free views of each query against the client's last few distinct
+    Two scale-free views of each query against the client's last distinct
     inputs (computed for a whole micro-batch in :mod:`detectors.batch`):
-    the nearest step divided by the median distance to those inputs (lower
-    tail against benign clients' same ratio; a client whose natural inputs are
-    all alike keeps a ratio near that of everyone else) and the collinearity
-    ``|cos|`` of the last two steps (upper tail). Exact repeats of a recent
-    input are retries, not steps: they add nothing. JbDA augmentation, Tramèr
-    path finding, cryptanalytic line searches and the ``(x, x+eps*u)`` pairs
-    of gradient-estimating data-free attacks show here.
+
+    * the nearest step divided by the median distance to those inputs. A step
+      in the lower 10 % of benign clients' ratios is a *hit*; a Bernoulli
+      CUSUM tests whether hits come persistently more often than 10 %. Bounded
+      increments make it robust: a natural client that now and then re-submits
+      a near-identical input (one user's similar photos, a class-skewed tool)
+      does not build evidence, while JbDA augmentation and gradient-estimating
+      pairs, whose every step is small, do.
+    * the collinearity ``|cos|`` of the last two steps (upper tail, CUSUM):
+      Tramèr path finding and cryptanalytic line searches walk straight lines.
+
+    Exact repeats of a recent input are retries, not steps: they add nothing.
 
     Examples
     --------
@@ -32,12 +40,13 @@ class StepSignal:
     >>> rng = np.random.default_rng(0)
     >>> pop.step.extend(rng.uniform(0.3, 1.0, 500)); pop.collinear.extend(rng.uniform(0, 0.6, 500))
     >>> sig, st = StepSignal(cfg), ModelClientState()
-    >>> natural = [sig.update(Observation(1, 0, step_ratio=0.7, collinearity=0.2), st, pop)]
+    >>> obs = Observation(1, 0, step_ratio=0.7, step_count=8, collinearity=0.2)
+    >>> natural = [sig.update(obs, st, pop)]
     >>> natural[-1].evidence
     0.0
-    >>> line = [sig.update(Observation(1, 0, step_ratio=0.1, collinearity=1.0), st, pop)
-    ...         for _ in range(10)]
-    >>> line[-1].evidence > 20
+    >>> obs = Observation(1, 0, step_ratio=0.1, step_count=8, collinearity=0.3)
+    >>> chain = [sig.update(obs, st, pop) for _ in range(30)]
+    >>> chain[-1].evidence > 20
     True
     """
 
@@ -51,11 +60,17 @@ class StepSignal:
         cfg = self.config
         if obs.retry or (obs.step_ratio is None and obs.collinearity is None):
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
-        e_step = e_col = 0.0
-        if obs.step_ratio is not None and pop.step.count >= cfg.min_sketch:
-            e_step = pop.step.lower(obs.step_ratio)
+        chain = state.values.get("chain_steps", 0.0)
+        sketch = pop.step_sketch_for(obs.step_count)
+        if obs.step_ratio is not None and sketch is not None:
+            hit = sketch.lower(obs.step_ratio) >= -math.log(TAIL)
+            chain = bernoulli_cusum(state, "chain_steps", hit, TAIL, PROBING, 2 * cfg.cap_signal)
+            ewma(state, self.name, 1.0 if hit else 0.0)
+        line = state.evidence.get("line_steps", 0.0)
         if obs.collinearity is not None and pop.collinear.count >= cfg.min_sketch:
-            e_col = pop.collinear.upper(obs.collinearity)
-        e = max(0.0, max(e_step, e_col) - math.log(2.0))  # the better of two looks
-        value = ewma(state, self.name, e)
-        return Reading(value, cusum(state, self.name, e, cfg), lesson=obs.step_ratio)
+            line = cusum_surprise(state, "line_steps", pop.collinear.upper(obs.collinearity), cfg)
+            state.values["line_steps"] = line
+        best = max(chain, state.values.get("line_steps", 0.0))
+        evidence = max(0.0, best - math.log(2.0))  # the better of two looks
+        state.evidence[self.name] = evidence
+        return Reading(state.values.get(self.name, 0.0), evidence, lesson=obs.step_ratio)

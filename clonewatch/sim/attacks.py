@@ -130,13 +130,19 @@ def activethief(
     seed_size: int = 100,
     batch: int = 100,
     pool_size: int = 4000,
+    out_of_domain: bool = False,
 ) -> AttackRun:
     """ActiveThief with uncertainty sampling over a natural pool the attacker holds.
 
     A random seed, then rounds querying the pool points where the current
-    surrogate's top-two margin is smallest.
+    surrogate's top-two margin is smallest. As in the paper, the pool can be
+    public data from another domain (``out_of_domain``: photo patches for the
+    digit models) rather than the victim's own distribution.
     """
-    pool = natural_inputs(victim, rng, pool_size, jitter=0.1)
+    if out_of_domain:
+        pool = victim.canonical(image_patches(rng, pool_size))
+    else:
+        pool = natural_inputs(victim, rng, pool_size, jitter=0.1)
     used = np.zeros(len(pool), dtype=bool)
     first = rng.choice(len(pool), size=seed_size, replace=False)
     used[first] = True

@@ -59,7 +59,13 @@ PLANS: tuple[AttackPlan, ...] = (
         lambda v, r: attacks.uniform_random(v, r, 2000),
         pace=1.2,
     ),
-    AttackPlan("attacker-jbda-0", "jbda", "digits-mlp", attacks.jbda, pace=1.5),
+    AttackPlan(
+        "attacker-jbda-0",
+        "jbda",
+        "digits-mlp",
+        lambda v, r: attacks.jbda(v, r, seed_size=10, rounds=7),
+        pace=1.5,
+    ),
     AttackPlan(
         "attacker-knockoff-0",
         "knockoff",
@@ -71,7 +77,7 @@ PLANS: tuple[AttackPlan, ...] = (
         "attacker-activethief-0",
         "activethief",
         "digits-mlp",
-        lambda v, r: attacks.activethief(v, r, 1000),
+        lambda v, r: attacks.activethief(v, r, 1000, out_of_domain=True),
         pace=2.0,
     ),
     AttackPlan(
@@ -91,8 +97,8 @@ PLANS: tuple[AttackPlan, ...] = (
     AttackPlan(
         "attacker-slow-0",
         "slow",
-        "digits-logreg",
-        lambda v, r: attacks.jbda(v, r, seed_size=86),
+        "digits-mlp",
+        lambda v, r: attacks.jbda(v, r, seed_size=10, rounds=7),
         pace=60.0,
     ),
     AttackPlan(

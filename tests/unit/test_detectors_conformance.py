@@ -37,7 +37,7 @@ SIGNALS = _signal_classes()
 def _ready_population(seed: int = 0) -> ModelPopulation:
     rng = np.random.default_rng(seed)
     pop = ModelPopulation("m", EngineConfig(seed=seed))
-    for sketch in (pop.novelty, pop.step, pop.collinear, pop.margin, pop.volume):
+    for sketch in (pop.novelty, *pop.step_sketches(), pop.collinear, pop.margin, pop.volume):
         sketch.extend(rng.uniform(0.0, 1.0, 300))
     pop.class_counts[:3] += [500, 300, 200]
     pop.cell_counts[:16] += 100
@@ -55,6 +55,7 @@ def _observations(seed: int, n: int = 120) -> list[Observation]:
             margin=float(rng.uniform()),
             label=int(rng.integers(0, 3)),
             step_ratio=float(rng.uniform()),
+            step_count=int(rng.integers(8, 33)),
             collinearity=float(rng.uniform()),
         )
         for i in range(n)
