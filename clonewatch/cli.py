@@ -20,16 +20,17 @@ from clonewatch.logs import configure
 # Each module defines ``register(subparsers)``; a sub-command sets ``func(args) -> int``.
 COMMAND_MODULES: tuple[str, ...] = (
     "clonewatch.commands.replay",
+    "clonewatch.commands.demo",
     "clonewatch.commands.simulate",
     "clonewatch.commands.evaluate",
+    "clonewatch.commands.redeliver",
+    "clonewatch.commands.verify_webhook",
     "clonewatch.commands.worker",
     "clonewatch.commands.produce",
     "clonewatch.commands.tail",
-    "clonewatch.commands.redeliver",
-    "clonewatch.commands.verify_webhook",
     "clonewatch.commands.dashboards",
-    "clonewatch.commands.report",
     "clonewatch.commands.setup",
+    "clonewatch.commands.report",
 )
 
 
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # report, never a bare traceback for users
+    except Exception as exc:  # noqa: BLE001 - last resort: report, never a bare traceback
         structlog.get_logger().exception("command_failed", command=args.command)
         print(f"clonewatch {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -225,7 +225,7 @@ class DeadLetterFile:
                     raise ValueError(f"{self.path}:{number}: not JSON: {exc}") from exc
                 if not isinstance(entry, dict):
                     msg = f"{self.path}:{number}: not a JSON object"
-                    raise ValueError(msg)  # noqa: TRY004 (bad file content, not a caller's type)
+                    raise ValueError(msg)
                 entries.append(entry)
         return entries
 
