@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +21,7 @@ from detectors.sketch import TailSketch
 FloatArray = NDArray[np.float64]
 
 
+@lru_cache(maxsize=65_536)
 def stable_hash(text: str) -> int:
     """A 63-bit hash that is the same in every process (unlike ``hash``)."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1

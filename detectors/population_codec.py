@@ -53,6 +53,8 @@ def _unsketch(s: TailSketch, obj: dict[str, Any]) -> None:
     s._rng.bit_generator.state = obj["rng"]
     view = _unarr(obj["sorted"])
     s._sorted = view if view is not None else np.zeros(0)
+    s._sorted_list = s._sorted.tolist()
+    s.count = len(s._sorted_list)
     s._since_sort = int(obj["since_sort"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,12 +33,9 @@ class TailSketch:
         self._n_seen = 0
         self._since_sort = 0
         self._sorted: NDArray[np.float64] = np.zeros(0, dtype=np.float64)
+        self._sorted_list: list[float] = []  # the same, for fast scalar bisection
+        self.count = 0  # how many values the sorted view holds (at most ``size``)
         self._rng = np.random.default_rng(seed)
-
-    @property
-    def count(self) -> int:
-        """How many values the sorted view holds (at most ``size``)."""
-        return int(self._sorted.shape[0])
 
     @property
     def seen(self) -> int:
@@ -67,6 +65,8 @@ class TailSketch:
     def _resort(self) -> None:
         k = min(self._n_seen, self.size)
         self._sorted = np.sort(self._values[:k])
+        self._sorted_list = self._sorted.tolist()
+        self.count = k
         self._since_sort = 0
 
     def upper(self, value: float) -> float:
@@ -74,7 +74,7 @@ class TailSketch:
         n = self.count
         if n == 0:
             return 0.0
-        at_or_above = n - int(np.searchsorted(self._sorted, value, side="left"))
+        at_or_above = n - bisect_left(self._sorted_list, value)
         return min(MAX_TAIL_EVIDENCE, -math.log((at_or_above + 1) / (n + 1)))
 
     def lower(self, value: float) -> float:
@@ -82,7 +82,7 @@ class TailSketch:
         n = self.count
         if n == 0:
             return 0.0
-        at_or_below = int(np.searchsorted(self._sorted, value, side="right"))
+        at_or_below = bisect_right(self._sorted_list, value)
         return min(MAX_TAIL_EVIDENCE, -math.log((at_or_below + 1) / (n + 1)))
 
     def upper_many(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -105,7 +105,7 @@ class TailSketch:
 
     def maximum(self) -> float:
         """The largest value in the sample (0 when empty)."""
-        return float(self._sorted[-1]) if self.count else 0.0
+        return self._sorted_list[-1] if self.count else 0.0
 
     def quantile(self, q: float) -> float:
         """The q-quantile of the sample (0 when empty)."""
