@@ -13,6 +13,7 @@ docs/services.md lists the findings.
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -51,6 +52,8 @@ def kafka_bootstrap() -> str:
     """The bootstrap servers of the real Kafka broker, checked with a metadata request."""
     bootstrap = f"{HOST}:{KAFKA_PORT}"
     try:
+        # A closed port answers at once; the client alone would retry for its whole timeout.
+        socket.create_connection((HOST, KAFKA_PORT), timeout=5).close()
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap, request_timeout_ms=10_000, client_id="cw-conftest"
         )
