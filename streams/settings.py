@@ -7,6 +7,11 @@ in the file). The SASL password comes from ``CLONEWATCH_SASL_PASSWORD`` or from
 the file named by ``CLONEWATCH_SASL_PASSWORD_FILE``; it is a ``SecretStr`` and
 never appears in ``repr``, logs or :meth:`Settings.redacted`.
 
+An unknown ``CLONEWATCH_*`` variable is an error (a typo of a setting would
+otherwise be silently ignored), except the variables owned by other components
+(:data:`FOREIGN_PREFIXES`, :data:`FOREIGN_NAMES`: the sinks' ``CLONEWATCH_ES_*``,
+``CLONEWATCH_WEBHOOK_*``..., the CLI's ``CLONEWATCH_LOG_*``, the services' ports).
+
 >>> s = Settings.load(env={"CLONEWATCH_PARTITIONS": "4"}, config_file=None)
 >>> s.partitions, s.topic_queries
 (4, 'clonewatch.queries')
@@ -14,6 +19,7 @@ never appears in ``repr``, logs or :meth:`Settings.redacted`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import socket
@@ -30,6 +36,43 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 ENV_PREFIX = "CLONEWATCH_"
 CONFIG_ENV = "CLONEWATCH_CONFIG"
+
+# CLONEWATCH_* variables that belong to other components (which validate them): a worker's
+# environment legitimately carries them, so they are not typos of the worker's settings.
+FOREIGN_PREFIXES: tuple[str, ...] = (
+    "CLONEWATCH_ES_",  # search sinks (streams/sinks/search_common.py); also services.sh ports
+    "CLONEWATCH_OS_",  # services.sh: OpenSearch port and heap
+    "CLONEWATCH_SIEM_",  # syslog/CEF sink (streams/sinks/syslog.py)
+    "CLONEWATCH_HEC_",  # Splunk HEC sink (streams/sinks/hec.py)
+    "CLONEWATCH_WEBHOOK_",  # webhook sink (streams/sinks/webhook.py)
+    "CLONEWATCH_KIBANA_",  # clonewatch dashboards
+    "CLONEWATCH_SERVICES_",  # scripts/services.sh
+)
+FOREIGN_NAMES: frozenset[str] = frozenset(
+    {
+        "CLONEWATCH_SASL_PASSWORD_FILE",  # read below, by the settings themselves
+        "CLONEWATCH_LOG_FORMAT",  # the CLI's logging (clonewatch/logs.py)
+        "CLONEWATCH_LOG_LEVEL",
+        "CLONEWATCH_DASHBOARDS_DIR",  # clonewatch dashboards (set in the Dockerfile)
+        "CLONEWATCH_VERSION",  # docker-compose image tag
+        "CLONEWATCH_KAFKA_PORT",  # scripts/services.sh and the test fixtures
+        "CLONEWATCH_KAFKA_CONTROLLER_PORT",
+        "CLONEWATCH_KAFKA_HEAP",
+        "CLONEWATCH_JAVA",
+        "CLONEWATCH_MVN_ARGS",
+        "CLONEWATCH_PYTHON",
+        "CLONEWATCH_TEST_CLI",  # tests/integration/stream_support.py
+    }
+)
+
+
+def is_foreign(key: str) -> bool:
+    """Whether ``key`` is a CLONEWATCH_* variable owned by another component.
+
+    >>> is_foreign("CLONEWATCH_ES_PASSWORD"), is_foreign("CLONEWATCH_PARTITONS")
+    (True, False)
+    """
+    return key in FOREIGN_NAMES or key.startswith(FOREIGN_PREFIXES)
 
 
 class SettingsError(ValueError):
@@ -126,10 +169,10 @@ class Settings(BaseModel):
                 engine[name[len("engine__") :]] = _scalar(value)
             elif name in names and name != "engine":
                 data[name] = value
-            elif name in ("sasl_password_file", "log_level", "log_format"):
+            elif is_foreign(key):
                 continue
             else:
-                raise SettingsError(f"unknown setting {key}")
+                raise SettingsError(f"unknown setting {key}{_suggestion(name, names)}")
         secret_file = environ.get(f"{ENV_PREFIX}SASL_PASSWORD_FILE") or data.pop(
             "sasl_password_file", None
         )
@@ -202,6 +245,12 @@ class Settings(BaseModel):
         if self.security_protocol in ("SSL", "SASL_SSL"):
             cfg["ssl_context"] = self.ssl_context()
         return cfg
+
+
+def _suggestion(name: str, names: set[str]) -> str:
+    """``" (did you mean CLONEWATCH_X?)"`` for the closest setting name, or nothing."""
+    close = difflib.get_close_matches(name, sorted(names - {"engine"}), n=1, cutoff=0.75)
+    return f" (did you mean {ENV_PREFIX}{close[0].upper()}?)" if close else ""
 
 
 def _scalar(value: str) -> Any:

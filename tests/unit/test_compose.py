@@ -169,10 +169,6 @@ class TestInStepWithTheCode:
             )
         assert unread == []
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="streams/settings.py rejects CLONEWATCH_ES_* (the search sink's own variables)",
-    )
     def test_worker_environment_is_accepted_by_the_settings(self, config: dict[str, Any]) -> None:
         """Settings.load accepts the worker's whole environment (it refuses unknown names)."""
         env = {k: str(v) for k, v in config["services"]["worker"]["environment"].items()}

@@ -47,6 +47,54 @@ class TestLoading:
         with pytest.raises(SettingsError, match="CLONEWATCH_PARTITONS"):
             Settings.load(env={"CLONEWATCH_PARTITONS": "3"})
 
+    def test_unknown_variable_names_the_closest_setting(self) -> None:
+        """A typo of a worker setting is refused with the setting it probably meant."""
+        with pytest.raises(SettingsError, match="did you mean CLONEWATCH_PARTITIONS"):
+            Settings.load(env={"CLONEWATCH_PARTITONS": "3"})
+
+    def test_typo_of_a_worker_setting_is_still_refused_beside_sink_variables(self) -> None:
+        """Sink variables being accepted does not let a typo of the worker's own names through."""
+        env = {"CLONEWATCH_ES_USERNAME": "cw", "CLONEWATCH_BOOTSTRAP_SERVER": "k:9092"}
+        with pytest.raises(SettingsError, match="CLONEWATCH_BOOTSTRAP_SERVER"):
+            Settings.load(env=env)
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "CLONEWATCH_ES_USERNAME",
+            "CLONEWATCH_ES_PASSWORD",
+            "CLONEWATCH_ES_API_KEY_FILE",
+            "CLONEWATCH_ES_PORT",
+            "CLONEWATCH_OS_PORT",
+            "CLONEWATCH_SIEM_URL",
+            "CLONEWATCH_HEC_TOKEN",
+            "CLONEWATCH_WEBHOOK_SECRET",
+            "CLONEWATCH_KIBANA_API_KEY",
+            "CLONEWATCH_LOG_FORMAT",
+            "CLONEWATCH_LOG_LEVEL",
+            "CLONEWATCH_KAFKA_PORT",
+            "CLONEWATCH_SERVICES_DIR",
+            "CLONEWATCH_DASHBOARDS_DIR",
+        ],
+    )
+    def test_variables_of_other_components_are_accepted(self, key: str) -> None:
+        """A variable read by a sink, the CLI or the services does not stop the worker."""
+        s = Settings.load(env={key: "x", "CLONEWATCH_PARTITIONS": "2"}, config_file=None)
+        assert s.partitions == 2
+        assert "x" not in {str(v) for v in s.redacted().values()}
+
+    def test_worker_with_search_credentials_loads(self) -> None:
+        """A worker given Elasticsearch credentials and a log format gets its Kafka settings."""
+        env = {
+            "CLONEWATCH_BOOTSTRAP_SERVERS": "kafka:9092",
+            "CLONEWATCH_ES_USERNAME": "elastic",
+            "CLONEWATCH_ES_PASSWORD": "s3cret-pw",
+            "CLONEWATCH_LOG_FORMAT": "json",
+        }
+        s = Settings.load(env=env, config_file=None)
+        assert s.servers == ["kafka:9092"]
+        assert "s3cret-pw" not in json.dumps(s.redacted())
+
     def test_invalid_store_is_rejected(self) -> None:
         """Only memory:// and rocksdb:// are accepted state stores."""
         with pytest.raises(SettingsError, match="store"):
