@@ -10,7 +10,9 @@ state, on one partition.
 Stage 2, *score*, reads the by-client topic in batches. For each event it loads
 the client's state from the table, calls ``engine.step`` and keeps the new
 state. Then, in this order: the batch's Alerts and RiskScores are sent and their
-delivery awaited; the sinks are written and flushed; the new states are written
+delivery awaited; the sinks are written and flushed, and the records a sink
+rejected for good (``drain_rejected``, e.g. a search server's 400) are sent to
+the dead-letter topic keyed by client and awaited; the new states are written
 to the table (and so to its changelog); the events are acknowledged, and Faust
 commits their offsets later, after flushing its producer. A crash at any point
 leaves outputs delivered at least once and each event applied to the state
@@ -225,11 +227,51 @@ def dumps(doc: dict[str, Any]) -> bytes:
 # ---- sinks ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record a sink refused for good (e.g. a search server's 400), bound for the dead letters."""
+
+    sink: str
+    key: bytes | None  # the client of the rejected alert or risk, when the document names one
+    dead_letter: DeadLetter
+
+
+def rejected_key(dl: DeadLetter) -> bytes | None:
+    """The client a rejected sink document belongs to (its ``user.id``), if it names one.
+
+    >>> rejected_key(DeadLetter.of(b'{"user": {"id": "acme"}}', "rejected"))
+    b'acme'
+    >>> rejected_key(DeadLetter.of(b'{"reason": "not JSON"}', "rejected")) is None
+    True
+    """
+    if dl.raw_encoding != "utf-8" or dl.raw_truncated:
+        return None
+    try:
+        doc = json.loads(dl.raw)
+    except ValueError:
+        return None
+    user = doc.get("user") if isinstance(doc, dict) else None
+    client = user.get("id") if isinstance(user, dict) else None
+    return client.encode("utf-8") if isinstance(client, str) and client else None
+
+
+def drain_rejected(sink: Sink) -> list[Rejected]:
+    """Take what ``sink`` rejected for good, if it keeps such records (``drain_rejected``)."""
+    drain = getattr(sink, "drain_rejected", None)
+    if drain is None:
+        return []
+    return [
+        Rejected(sink.name, rejected_key(dl), dl) for dl in drain() if isinstance(dl, DeadLetter)
+    ]
+
+
 class SinkHub:
     """Writes records to every sink and flushes, retrying until they succeed.
 
     A failing sink blocks the batch (and so the commit of its offsets): that is
-    the backpressure, and it keeps delivery at-least-once.
+    the backpressure, and it keeps delivery at-least-once. After each successful
+    flush the records a sink rejected for good are drained and returned, so that
+    the caller sends them to the dead-letter topic before committing.
     """
 
     def __init__(
@@ -240,10 +282,11 @@ class SinkHub:
         self.health = health
         self.max_backoff = max_backoff
 
-    async def deliver(self, records: Sequence[OutputRecord]) -> None:
-        """Deliver ``records`` to every sink (write then flush, in a thread)."""
+    async def deliver(self, records: Sequence[OutputRecord]) -> list[Rejected]:
+        """Deliver ``records`` to every sink (write then flush, in a thread); return rejects."""
+        rejected: list[Rejected] = []
         if not self.sinks or not records:
-            return
+            return rejected
         for sink in self.sinks:
             delay = 0.5
             while True:
@@ -265,6 +308,15 @@ class SinkHub:
                     failing.pop(sink.name, None)
                     self.health.set(sink_failing=failing)
                 break
+            # A retry writes the batch again, so a record rejected by a failed attempt may be
+            # rejected twice: keep one dead letter per (sink, reason, document).
+            seen: set[tuple[str, str, str]] = set()
+            for r in drain_rejected(sink):
+                mark = (r.sink, r.dead_letter.reason, r.dead_letter.raw)
+                if mark not in seen:
+                    seen.add(mark)
+                    rejected.append(r)
+        return rejected
 
 
 def _write_flush(sink: Sink, records: Sequence[OutputRecord]) -> None:
@@ -322,6 +374,17 @@ class Stages:
             value = dumps(dl.model_dump(mode="json", exclude_none=True))
             futures.append(await self.dead_letter.send(value=value))
 
+    async def _send_rejected(self, rejected: Sequence[Rejected]) -> None:
+        """Send records the sinks rejected for good to the dead-letter topic; await delivery."""
+        futures: list[Any] = []
+        for r in rejected:
+            self.metrics.sink_rejected.labels(r.sink).inc()
+            log.warning("sink_record_dead_lettered", sink=r.sink, reason=r.dead_letter.reason[:200])
+            value = dumps(r.dead_letter.model_dump(mode="json", exclude_none=True))
+            futures.append(await self.dead_letter.send(key=r.key, value=value))
+        if futures:
+            await asyncio.gather(*futures)
+
     async def ingest(self, stream: Any) -> None:
         """Stage 1: validate and repartition by client, dead-letter the rest."""
         async for events in stream.take_events(self.batch_max, self.batch_within):
@@ -351,9 +414,10 @@ class Stages:
                     )
                 )
             await self._send_dead_letters(dls, futures)
-            await self.sinks.deliver([dead_letter_record(d) for d in dls])
+            rejected = await self.sinks.deliver([dead_letter_record(d) for d in dls])
             if futures:
                 await asyncio.gather(*futures)
+            await self._send_rejected(rejected)
             self.health.set(last_event_at=time.time())
 
     async def score(self, stream: Any) -> None:
@@ -382,7 +446,7 @@ class Stages:
             await self._send_dead_letters(batch.dead_letters, futures)
             if futures:
                 await asyncio.gather(*futures)
-            await self.sinks.deliver(output_records(batch))
+            await self._send_rejected(await self.sinks.deliver(output_records(batch)))
             for key, value in batch.states.items():
                 self.table[key] = value
             self.metrics.events_processed.inc(batch.processed)

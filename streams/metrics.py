@@ -51,6 +51,12 @@ class Metrics:
         self.sink_failures = Counter(
             "clonewatch_sink_failures", "Failed sink flushes", ["sink"], registry=r
         )
+        self.sink_rejected = Counter(
+            "clonewatch_sink_rejected",
+            "Records a sink rejected for good, sent to the dead-letter topic",
+            ["sink"],
+            registry=r,
+        )
         self.errors = Counter("clonewatch_errors", "Processing errors", ["stage"], registry=r)
         self.retries = Counter(
             "clonewatch_retries", "Retried operations", ["operation"], registry=r

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 
 from detectors.engine import Engine
+from schemas.dead_letter import DeadLetter
 from schemas.query import QueryEvent
-from streams.agents import Item, Scorer, pack_state, route, unpack_state
+from streams.agents import (
+    Item,
+    Scorer,
+    SinkHub,
+    drain_rejected,
+    pack_state,
+    rejected_key,
+    route,
+    unpack_state,
+)
+from streams.metrics import Health, Metrics
+from streams.sinks.base import OutputRecord, SinkError
 
 
 def _line(i: int, client: str, spread: float) -> bytes:
@@ -112,3 +126,96 @@ class TestScorer:
 
 def _decode(raw: bytes) -> QueryEvent:
     return QueryEvent.model_validate_json(raw)
+
+
+class _RejectingSink:
+    """A real in-process sink: refuses documents marked ``bad`` for good, like a 400."""
+
+    def __init__(self, name: str, fail_first: int = 0) -> None:
+        self.name = name
+        self.fail_first = fail_first
+        self.stored: list[str] = []
+        self._pending: list[OutputRecord] = []
+        self._rejected: list[DeadLetter] = []
+
+    def setup(self) -> None:
+        """Nothing to connect to."""
+
+    def write(self, records: Sequence[OutputRecord]) -> None:
+        """Buffer the records."""
+        self._pending.extend(records)
+
+    def flush(self) -> None:
+        """Store the good records, keep the bad ones as dead letters; fail the first flushes."""
+        for r in self._pending:
+            if r.doc.get("bad"):
+                self._rejected.append(DeadLetter.of(json.dumps(r.doc).encode(), f"bad {r.id}"))
+            elif r.id not in self.stored:
+                self.stored.append(r.id)
+        self._pending = []
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            raise SinkError("temporarily down")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def drain_rejected(self) -> list[DeadLetter]:
+        """Take the dead letters."""
+        out, self._rejected = self._rejected, []
+        return out
+
+
+class _PlainSink(_RejectingSink):
+    """A sink without ``drain_rejected`` (like the webhook)."""
+
+    drain_rejected = None  # type: ignore[assignment]  # the attribute is absent in spirit
+
+
+def _alert_record(i: int, client: str, *, bad: bool = False) -> OutputRecord:
+    doc: dict[str, object] = {"user": {"id": client}, "n": i}
+    if bad:
+        doc["bad"] = True
+    return OutputRecord("alert", f"a{i}", client, doc)
+
+
+class TestRejectedRecords:
+    """Records a sink refuses for good are returned for the dead-letter topic."""
+
+    def test_rejected_key_is_the_documents_client(self) -> None:
+        """An alert or risk names its client in user.id; a dead letter or binary does not."""
+        alert = DeadLetter.of(b'{"user": {"id": "attacker-1"}, "x": 1}', "400")
+        assert rejected_key(alert) == b"attacker-1"
+        assert rejected_key(DeadLetter.of(b'{"reason": "x", "raw": "y"}', "400")) is None
+        assert rejected_key(DeadLetter.of(b"\xff\xfe", "400")) is None
+        assert rejected_key(DeadLetter.of(b"[1, 2]", "400")) is None
+
+    def test_hub_returns_rejects_keyed_by_client_once(self) -> None:
+        """deliver drains each sink after its flush: rejects come back once, with sink and key."""
+        sink = _RejectingSink("elasticsearch")
+        metrics = Metrics()
+        hub = SinkHub([sink], metrics, Health())
+        records = [_alert_record(1, "c1"), _alert_record(2, "c2", bad=True), _alert_record(3, "c3")]
+        (rej,) = asyncio.run(hub.deliver(records))
+        assert (rej.sink, rej.key) == ("elasticsearch", b"c2")
+        assert rej.dead_letter.reason == "bad a2"
+        assert json.loads(rej.dead_letter.original_bytes())["n"] == 2
+        assert sink.stored == ["a1", "a3"]
+        assert asyncio.run(hub.deliver([_alert_record(4, "c4")])) == []
+        assert b'clonewatch_sink_writes_total{sink="elasticsearch"} 4.0' in metrics.render()
+
+    def test_rejects_of_a_failed_attempt_are_drained_after_the_retry(self) -> None:
+        """A reject of a flush that then failed comes back once, after the retry succeeded."""
+        sink = _RejectingSink("opensearch", fail_first=1)
+        hub = SinkHub([sink], Metrics(), Health(), max_backoff=0.5)
+        (rej,) = asyncio.run(hub.deliver([_alert_record(7, "c7", bad=True)]))
+        assert rej.key == b"c7"
+        assert sink.fail_first == 0
+
+    def test_sinks_without_drain_give_nothing(self) -> None:
+        """A sink that keeps no rejects (no drain_rejected) adds nothing to the return value."""
+        plain, searching = _PlainSink("webhook"), _RejectingSink("elasticsearch")
+        hub = SinkHub([plain, searching], Metrics(), Health())
+        got = asyncio.run(hub.deliver([_alert_record(1, "c1", bad=True)]))
+        assert [(r.sink, r.key) for r in got] == [("elasticsearch", b"c1")]
+        assert drain_rejected(plain) == []
