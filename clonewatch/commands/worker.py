@@ -20,18 +20,26 @@ from clonewatch.commands.produce import add_connection_arguments, load_settings
 from streams.kafka_io import ensure_topics, make_producer, tail_records
 from streams.metrics import MetricsServer
 from streams.settings import Settings
-from streams.sinks.base import Sink
+from streams.sinks.base import Sink, SinkError
 
 log = structlog.get_logger("clonewatch.worker")
 
-# Sink name -> (module, factory). A factory is called as described in _build_sink.
+# Sink name -> (module, factory). A factory is called as described in _build_sink: the search
+# sinks as build_search_sink(kind, url); the others as build_X_sink(args=args), reading their
+# --X-* flags over their CLONEWATCH_X_* variables.
 SINK_FACTORIES: dict[str, tuple[str, str]] = {
     "elasticsearch": ("streams.sinks.search_common", "build_search_sink"),
     "opensearch": ("streams.sinks.search_common", "build_search_sink"),
     "webhook": ("streams.sinks.webhook", "build_webhook_sink"),
-    "siem": ("streams.sinks.siem", "build_siem_sink"),
+    "siem": ("streams.sinks.syslog", "build_siem_sink"),
     "hec": ("streams.sinks.hec", "build_hec_sink"),
 }
+# The flags of the optional sinks: (module, function adding them).
+SINK_ARGUMENTS: tuple[tuple[str, str], ...] = (
+    ("streams.sinks.webhook", "add_webhook_arguments"),
+    ("streams.sinks.syslog", "add_siem_arguments"),
+    ("streams.sinks.hec", "add_hec_arguments"),
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,14 +57,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         metavar="KIND[=URL]",
-        help="also deliver to elasticsearch=URL, opensearch=URL, webhook, siem or hec (repeatable)",
+        help="also deliver to elasticsearch=URL, opensearch=URL, webhook[=URL], siem[=URL] or "
+        "hec[=URL] (repeatable; a URL given here is the default of --webhook-url etc.)",
     )
-    try:
-        from streams.sinks.webhook import add_webhook_arguments  # noqa: PLC0415 - optional
-    except ImportError:  # the webhook sink is optional
-        pass
-    else:
-        add_webhook_arguments(p)
+    for module_name, func_name in SINK_ARGUMENTS:
+        try:
+            add_arguments = getattr(importlib.import_module(module_name), func_name)
+        except (ImportError, AttributeError):  # an optional sink missing from this build
+            continue
+        add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -69,12 +78,17 @@ def _build_sink(spec: str, args: argparse.Namespace) -> Sink:
         factory: Any = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as exc:
         raise CommandError(f"the {kind} sink is not available in this build ({exc})", 2) from exc
-    if kind in ("elasticsearch", "opensearch"):
-        if not url:
-            raise CommandError(f"--sink {kind}=URL needs the cluster URL", 2)
-        sink: Sink = factory(kind, url)
-    else:
-        sink = factory(args=args)
+    try:
+        if kind in ("elasticsearch", "opensearch"):
+            if not url:
+                raise CommandError(f"--sink {kind}=URL needs the cluster URL", 2)
+            sink: Sink = factory(kind, url)
+        else:
+            if url and not getattr(args, f"{kind}_url", None):
+                args = argparse.Namespace(**{**vars(args), f"{kind}_url": url})
+            sink = factory(args=args)
+    except (ValueError, TypeError, OSError) as exc:  # bad or missing sink settings
+        raise CommandError(f"the {kind} sink: {exc}", 2) from exc
     return sink
 
 
@@ -154,7 +168,10 @@ def run(args: argparse.Namespace) -> int:
     )
     sinks = [_build_sink(spec, args) for spec in args.sink]
     for sink in sinks:
-        sink.setup()
+        try:
+            sink.setup()
+        except (SinkError, OSError, ValueError) as exc:
+            raise CommandError(f"the {sink.name} sink is not ready: {exc}") from exc
     try:
         pipeline = build_pipeline(settings, sinks=sinks)
     except ValueError as exc:
