@@ -110,18 +110,38 @@ class Engine:
     def process_batch(self, events: Sequence[QueryEvent]) -> list[Output]:
         """Score events in order, vectorising the population lookups of the batch."""
         out: list[Output] = []
-        i = 0
-        while i < len(events):
-            pre = self._precompute(events[i:])
-            for j, event in enumerate(events[i:]):
-                state = self._client(event.client_id)
-                changed = self._score(event, state, pre[j], out)
-                if changed:
-                    i += j + 1
-                    break
-            else:
-                i = len(events)
+        pre = self._precompute(events)
+        for j, event in enumerate(events):
+            state = self._client(event.client_id)
+            change = self._score(event, state, pre[j], out)
+            if change is not None and j + 1 < len(events):
+                self._refresh(events, pre, j + 1, event.model_id, change)
         return out
+
+    def _refresh(
+        self, events: Sequence[QueryEvent], pre: list[Pre], start: int, model_id: str, change: str
+    ) -> None:
+        """Recompute what a baseline change invalidated for the rest of the batch.
+
+        An epoch only moves the reference inputs (nearest-benign distances); a freeze
+        creates the feature space, so everything feature-based is computed afresh.
+        Other models' pre-computations stay valid.
+        """
+        rest = [k for k in range(start, len(events)) if events[k].model_id == model_id]
+        if not rest:
+            return
+        if change == "freeze":
+            fresh = self._precompute([events[k] for k in rest])
+            for k, p in zip(rest, fresh, strict=True):
+                pre[k] = p
+            return
+        pop = self.populations[model_id]
+        rows = [k for k in rest if pre[k].z is not None]
+        if rows:
+            z = np.asarray([pre[k].z for k in rows], dtype=np.float64)
+            owners = np.asarray([stable_hash(events[k].client_id) for k in rows], dtype=np.int64)
+            for k, d in zip(rows, pop.nearest_other(z, owners), strict=True):
+                pre[k].nearest = float(d)
 
     def step(
         self, event: QueryEvent, state: ClientState | None
@@ -173,7 +193,10 @@ class Engine:
 
         return precompute(events, self._population, state_of, self.config)
 
-    def _score(self, ev: QueryEvent, client: ClientState, pre: Pre, out: list[Output]) -> bool:
+    def _score(
+        self, ev: QueryEvent, client: ClientState, pre: Pre, out: list[Output]
+    ) -> str | None:
+        """Score one event; say whether the model's baseline changed ("epoch", "freeze")."""
         cfg = self.config
         pop = self._population(ev.model_id)
         st = client.model(ev.model_id, cfg)
@@ -215,10 +238,10 @@ class Engine:
         st.risk = risk
         self._emit(ev, st, _Verdict(risk, level_for_score(risk), shares, readings), out)
         if risk >= cfg.learn_below_risk or not learn_eligible(st.n) or obs.retry:
-            return False
-        changed = False
+            return None
+        froze = False
         if has_features and not pop.frozen and ev.features is not None:
-            changed = pop.learn_warmup(owner, np.asarray(ev.features, dtype=np.float64))
+            froze = pop.learn_warmup(owner, np.asarray(ev.features, dtype=np.float64))
         lesson = Lesson(
             owner=owner,
             z=None if pre.z is None else pre.z.astype(np.float64),
@@ -231,7 +254,8 @@ class Engine:
             cell=obs.cell,
             volume=float(readings["volume"].lesson or 0.0),
         )
-        return pop.teach(lesson) or changed
+        epoch = pop.teach(lesson)
+        return "freeze" if froze else "epoch" if epoch else None
 
     def _emit(self, ev: QueryEvent, st: ModelClientState, v: _Verdict, out: list[Output]) -> None:
         cfg = self.config
