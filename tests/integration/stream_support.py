@@ -9,10 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +133,10 @@ class StreamEnv:
             [*CLI, *args], env=self.env, capture_output=True, text=True, timeout=120, check=False
         )
 
-    def worker(self, name: str, *, store: str = "memory://") -> Worker:
-        """Start a worker subprocess (its own metrics port and data dir)."""
+    def worker(
+        self, name: str, *, store: str = "memory://", sink: list[str] | None = None
+    ) -> Worker:
+        """Start a worker subprocess (its own metrics port and data dir; ``--sink`` each)."""
         port = free_port()
         log = (self.tmp / f"{name}.log").open("w")
         proc = subprocess.Popen(
@@ -147,6 +151,7 @@ class StreamEnv:
                 store,
                 "--data-dir",
                 str(self.tmp / f"data-{name}"),
+                *(arg for spec in sink or [] for arg in ("--sink", spec)),
             ],
             env=self.env,
             stdout=log,
@@ -246,3 +251,56 @@ def committed_offset(bootstrap: str, group: str, topic: str, partition: int = 0)
         return None if value is None else int(value)
     finally:
         consumer.close()
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request the webhook receiver got: its headers (lower-case names) and raw body."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookReceiver:
+    """A real HTTP server thread on loopback that records every POST and answers 204."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with outer._lock:
+                    outer.received.append(
+                        Received({k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Where to POST."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks/clonewatch"
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def snapshot(self) -> list[Received]:
+        """The requests received so far."""
+        with self._lock:
+            return list(self.received)
