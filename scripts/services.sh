@@ -3,6 +3,8 @@
 #
 #   scripts/services.sh up [SERVICE...]        fetch (Maven Central) and start, wait until they answer
 #   scripts/services.sh down [SERVICE...]      stop what this script started (pid files), remove data
+#   scripts/services.sh stop [SERVICE...]      stop what this script started, KEEP data: the next
+#                                              `up` restarts it on the same data (restart tests)
 #   scripts/services.sh status                 one line per service
 #   scripts/services.sh fetch [SERVICE...]     only download/unpack into .services/dist
 #   scripts/services.sh acquire HOLDER         up for a test run: records a lease held by pid HOLDER
@@ -180,7 +182,7 @@ start_kafka() {
   local dist="$DIST/kafka-$KAFKA_VERSION" run log
   run=$(run_dir kafka)
   log=$(log_dir kafka)
-  rm -rf "$run" "$log"
+  fresh_run_dir "$run" "$log"
   mkdir -p "$run/data" "$log"
   cat >"$run/server.properties" <<EOF
 # Written by scripts/services.sh: one combined broker+controller node in KRaft mode.
@@ -206,11 +208,14 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 delete.topic.enable=true
 EOF
-  local cluster_id
-  cluster_id=$("$PYTHON" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
-  "$JAVA" -Xmx256m -cp "$dist/libs/*" -Dlog4j2.configurationFile="$HERE/log4j2-kafka.properties" \
-    kafka.tools.StorageTool format -t "$cluster_id" -c "$run/server.properties" -g >>"$log/server.log" 2>&1 \
-    || { tail -n 30 "$log/server.log" >&2; die "kafka: storage format failed"; }
+  # After `stop` the data is kept: formatting it again (new cluster id) would fail.
+  if [[ ! -f $run/data/meta.properties ]]; then
+    local cluster_id
+    cluster_id=$("$PYTHON" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+    "$JAVA" -Xmx256m -cp "$dist/libs/*" -Dlog4j2.configurationFile="$HERE/log4j2-kafka.properties" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$run/server.properties" -g >>"$log/server.log" 2>&1 \
+      || { tail -n 30 "$log/server.log" >&2; die "kafka: storage format failed"; }
+  fi
   # setsid: the broker survives the terminal; exec keeps the pid written by the inner shell.
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$run/pid" \
     "$JAVA" -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
@@ -222,7 +227,7 @@ start_opensearch() {
   local dist="$DIST/opensearch-$OS_VERSION" run log
   run=$(run_dir opensearch)
   log=$(log_dir opensearch)
-  rm -rf "$run" "$log"
+  fresh_run_dir "$run" "$log"
   mkdir -p "$run/home" "$run/data" "$run/tmp" "$log"
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$run/pid" \
     "$JAVA" -Xms"$OS_HEAP" -Xmx"$OS_HEAP" -XX:+UseG1GC -Djava.awt.headless=true -Djava.io.tmpdir="$run/tmp" \
@@ -238,7 +243,7 @@ start_elasticsearch() {
   run=$(run_dir elasticsearch)
   log=$(log_dir elasticsearch)
   java_home=$(es_java_home) || die "elasticsearch: no JDK 21+ found (set CLONEWATCH_ES_JAVA_HOME)"
-  rm -rf "$run" "$log"
+  fresh_run_dir "$run" "$log"
   mkdir -p "$run/data" "$run/tmp" "$log"
   cp -r "$home/config" "$run/config"
   cat >>"$run/config/elasticsearch.yml" <<EOF
@@ -367,8 +372,8 @@ service_alive() {  # for a service we started: its process (or the ES launcher) 
   return 1
 }
 
-stop_one() {
-  local svc=$1 pid i
+stop_one() {  # stop_one SERVICE [keep]: with keep, the run directory stays, marked `stopped`
+  local svc=$1 keep=${2:-} pid i
   if pid=$(our_pid "$svc"); then
     log "$svc: stopping pid $pid"
     kill -TERM "$pid" 2>/dev/null || true
@@ -380,7 +385,7 @@ stop_one() {
       log "$svc: pid $pid ignored SIGTERM for 30s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
-  elif [[ -d $(run_dir "$svc") ]]; then
+  elif [[ -d $(run_dir "$svc") && -z $keep ]]; then
     log "$svc: not running from here; removing its data"
   fi
   local run
@@ -388,7 +393,23 @@ stop_one() {
   if [[ $svc == elasticsearch && -s $run/launcher.pid ]]; then
     kill -0 "$(cat "$run/launcher.pid")" 2>/dev/null && kill -TERM "$(cat "$run/launcher.pid")" 2>/dev/null
   fi
-  rm -rf "$run"
+  if [[ -n $keep ]]; then
+    if [[ -d $run/data ]]; then touch "$run/stopped"; log "$svc: stopped, data kept in $run/data"; fi
+  else
+    rm -rf "$run"
+  fi
+}
+
+# Clears a service's run and log directories before a start, except after `stop`: then only its
+# data directory is kept (config, pid files and tmp are regenerated, logs are appended to).
+fresh_run_dir() {
+  local run=$1 log=$2
+  if [[ -f $run/stopped ]]; then
+    log "restarting on the data kept by \`stop\` in $run/data"
+    find "$run" -mindepth 1 -maxdepth 1 ! -name data -exec rm -rf {} +
+  else
+    rm -rf "$run" "$log"
+  fi
 }
 
 cmd_down() {
@@ -396,6 +417,16 @@ cmd_down() {
   local svc
   [[ ${#wanted[@]} -gt 0 ]] || wanted=("${ALL_SERVICES[@]}")
   for svc in "${wanted[@]}"; do stop_one "$svc"; done
+}
+
+cmd_stop() {
+  local -a wanted=("$@")
+  local svc
+  [[ ${#wanted[@]} -gt 0 ]] || wanted=("${ALL_SERVICES[@]}")
+  for svc in "${wanted[@]}"; do
+    case $svc in kafka | elasticsearch | opensearch) ;; *) die "unknown service: $svc" ;; esac
+    stop_one "$svc" keep
+  done
 }
 
 cmd_status() {
@@ -471,12 +502,13 @@ main() {
   case $cmd in
     up) with_lock cmd_up "$@" ;;
     down) with_lock cmd_down "$@" ;;
+    stop) with_lock cmd_stop "$@" ;;
     status) cmd_status ;;
     fetch) with_lock cmd_fetch "$@" ;;
     acquire) with_lock cmd_acquire "$@" ;;
     release) with_lock cmd_release "$@" ;;
-    -h | --help | help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *) die "unknown command: $cmd (up, down, status, fetch, acquire, release)" ;;
+    -h | --help | help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command: $cmd (up, down, stop, status, fetch, acquire, release)" ;;
   esac
 }
 
