@@ -43,8 +43,7 @@ class CommandError(Exception):
 
 
 class _Registrar(Protocol):
-    def __call__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        ...
+    def __call__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,8 +16,10 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
     elsewhere (``CLONEWATCH_LOG_FORMAT`` and ``CLONEWATCH_LOG_LEVEL`` override).
     Logs go to stderr so that stdout stays free for data.
     """
-    fmt = fmt or os.environ.get("CLONEWATCH_LOG_FORMAT") or (
-        "console" if sys.stderr.isatty() else "json"
+    fmt = (
+        fmt
+        or os.environ.get("CLONEWATCH_LOG_FORMAT")
+        or ("console" if sys.stderr.isatty() else "json")
     )
     name = (level or os.environ.get("CLONEWATCH_LOG_LEVEL") or "INFO").upper()
     numeric = logging.getLevelName(name)

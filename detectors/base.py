@@ -51,9 +51,7 @@ class Signal(Protocol):
 
     name: str
 
-    def update(
-        self, obs: Observation, state: ModelClientState, pop: ModelPopulation
-    ) -> Reading:
+    def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Score the observation against the population and fold it into the client state."""
         ...
 

@@ -13,8 +13,17 @@ from detectors.population import Lesson, ModelPopulation, Warmup
 from detectors.sketch import TailSketch
 
 FORMAT_VERSION = 1
-_ARRAYS = ("mean", "scale", "projection", "hyperplanes", "offsets", "reference",
-           "reference_owner", "class_counts", "cell_counts")
+_ARRAYS = (
+    "mean",
+    "scale",
+    "projection",
+    "hyperplanes",
+    "offsets",
+    "reference",
+    "reference_owner",
+    "class_counts",
+    "cell_counts",
+)
 _SKETCHES = ("novelty", "step", "step16", "step32", "collinear", "margin", "volume")
 _SCALARS = ("dim", "reference_seen", "labels_seen", "epochs")
 
@@ -98,9 +107,7 @@ def load_populations(blob: bytes, config: EngineConfig) -> dict[str, ModelPopula
         for k in _SKETCHES:
             _unsketch(getattr(p, k), obj["sketches"][k])
         p.rng.bit_generator.state = obj["rng"]
-        p.pending = [
-            Lesson(**{**ls, "z": _unarr(ls["z"])}) for ls in obj["pending"]
-        ]
+        p.pending = [Lesson(**{**ls, "z": _unarr(ls["z"])}) for ls in obj["pending"]]
         rows = [r for r in (_unarr(v) for v in obj["warmup_rows"]) if r is not None]
         per_client = {int(k): int(v) for k, v in obj["warmup_per_client"]}
         p.warmup = Warmup(rows=rows, per_client=per_client)
