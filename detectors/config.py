@@ -46,6 +46,7 @@ class EngineConfig:
     min_client_test: int = 24  # queries before a client-level test counts
     # Alerting and risk emission.
     min_queries_to_alert: int = 10
-    hysteresis: float = 10.0  # an episode ends when risk falls this far below "low"
+    hysteresis: float = 10.0  # an episode ends when risk stays this far below "low"...
+    quiet_queries: int = 100  # ...for this many consecutive queries
     risk_every_n: int = 100
     risk_every_seconds: float = 300.0

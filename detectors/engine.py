@@ -266,9 +266,12 @@ class Engine:
             out.append(self._alert(ev, st, v))
             alerted = True
             self.stats[f"alerts_{v.level}"] += 1
-        elif st.alerted_level and v.risk < 20.0 - cfg.hysteresis:
-            st.alerted_level = 0
-            st.episode += 1
+        elif st.alerted_level:
+            st.quiet = st.quiet + 1 if v.risk < 20.0 - cfg.hysteresis else 0
+            if st.quiet >= cfg.quiet_queries:  # the episode is over; a new one alerts again
+                st.alerted_level = 0
+                st.quiet = 0
+                st.episode += 1
         due = (
             st.n - st.last_emit_n >= cfg.risk_every_n
             or ev.ts - st.last_emit_ts >= cfg.risk_every_seconds

@@ -38,6 +38,7 @@ class ModelClientState:
     risk: float = 0.0
     alerted_level: int = 0
     episode: int = 0
+    quiet: int = 0  # consecutive queries with risk below the episode-reset level
     last_emit_n: int = 0
     last_emit_ts: float = 0.0
     source_ip: str | None = None

@@ -173,3 +173,21 @@ class TestContracts:
         # 60 queries over a day: at most 24 hourly emissions plus one at the 50th query.
         assert max(v for k, v in per_client.items() if k.startswith("benign")) <= 26
         assert all(o.user.risk.calculated_level for o in outs if isinstance(o, RiskScore))
+
+
+class TestHysteresis:
+    """An alert episode ends only after a sustained quiet spell."""
+
+    def test_quiet_spell_ends_the_episode(self, toy: list[QueryEvent]) -> None:
+        """A client alerted before is re-armed only after 100 consecutive quiet queries."""
+        eng = Engine()
+        eng.process_batch(toy)
+        state = ClientState()
+        model = state.model("toy", eng.config)
+        model.alerted_level, model.n = 3, 500
+        natural = [e for e in toy if e.client_id.startswith("benign")][:150]
+        for i, ev in enumerate(natural):
+            state, _ = eng.step(ev.model_copy(update={"client_id": "returning"}), state)
+            if i == 50:
+                assert state.models["toy"].alerted_level == 3  # a short lull changes nothing
+        assert state.models["toy"].episode == 1 and state.models["toy"].alerted_level == 0
