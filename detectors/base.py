@@ -66,7 +66,7 @@ def cusum(state: ModelClientState, name: str, increment: float, config: EngineCo
     ``exp(-d * rate) = 1 - rate``; ``rate * S`` is therefore a surprise
     comparable with ``-log p`` of the client-level tests. A fast CUSUM
     (drift 3) reacts within a few queries to inputs far in the tail; a slow one
-    (drift 1.6) accumulates a persistent moderate shift, such as perturbed
+    (drift 1.9) accumulates a persistent moderate shift, such as perturbed
     natural inputs. The better of the two looks, less log 2, is the surprise.
     """
     state.evidence[name] = cusum_surprise(state, name, increment, config)

@@ -38,8 +38,8 @@ class EngineConfig:
     # persistent moderate ones. Per-event evidence of benign traffic is ~Exp(1), mean 1.
     cusum_drift: float = 3.0  # nats subtracted per event by the fast CUSUM
     cusum_rate: float = 0.9  # its benign tail rate: P(S > s) ~ exp(-rate * s)
-    slow_drift: float = 1.6  # nats subtracted per event by the slow CUSUM
-    slow_rate: float = 0.6  # its benign tail rate
+    slow_drift: float = 1.9  # nats subtracted per event by the slow CUSUM
+    slow_rate: float = 0.76  # its benign tail rate
     cap_signal: float = 32.0  # one signal alone reaches at most "high"
     cap_volume: float = 1.5  # volume alone never reaches "low" (20)
     client_test_every: int = 8  # client-level tests are recomputed every N queries
