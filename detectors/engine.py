@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -107,19 +107,37 @@ class Engine:
         """Score one event with the engine's own client store."""
         return self.process_batch([event])
 
-    def process_batch(self, events: Sequence[QueryEvent]) -> list[Output]:
-        """Score events in order, vectorising the population lookups of the batch."""
+    def process_batch(
+        self,
+        events: Sequence[QueryEvent],
+        states: MutableMapping[str, ClientState] | None = None,
+    ) -> list[Output]:
+        """Score events in order, vectorising the population lookups of the batch.
+
+        Client state comes from ``states`` (client id -> state, filled in as new
+        clients appear: a Faust table's values for this batch) or, by default,
+        from the engine's own bounded store.
+        """
         out: list[Output] = []
-        pre = self._precompute(events)
+        pre = self._precompute(events, states)
         for j, event in enumerate(events):
-            state = self._client(event.client_id)
+            if states is None:
+                state = self._client(event.client_id)
+            else:
+                state = states.setdefault(event.client_id, ClientState())
             change = self._score(event, state, pre[j], out)
             if change is not None and j + 1 < len(events):
-                self._refresh(events, pre, j + 1, event.model_id, change)
+                self._refresh(events, pre, j + 1, event.model_id, change, states)
         return out
 
     def _refresh(
-        self, events: Sequence[QueryEvent], pre: list[Pre], start: int, model_id: str, change: str
+        self,
+        events: Sequence[QueryEvent],
+        pre: list[Pre],
+        start: int,
+        model_id: str,
+        change: str,
+        states: MutableMapping[str, ClientState] | None,
     ) -> None:
         """Recompute what a baseline change invalidated for the rest of the batch.
 
@@ -131,7 +149,7 @@ class Engine:
         if not rest:
             return
         if change == "freeze":
-            fresh = self._precompute([events[k] for k in rest])
+            fresh = self._precompute([events[k] for k in rest], states)
             for k, p in zip(rest, fresh, strict=True):
                 pre[k] = p
             return
@@ -149,7 +167,7 @@ class Engine:
         """Score one event against an explicit client state (for Faust tables)."""
         state = state or ClientState()
         out: list[Output] = []
-        self._score(event, state, self._precompute([event], state)[0], out)
+        self._score(event, state, self._precompute([event], {event.client_id: state})[0], out)
         return state, out
 
     def client_state(self, client_id: str) -> ClientState | None:
@@ -185,10 +203,12 @@ class Engine:
         return st
 
     def _precompute(
-        self, events: Sequence[QueryEvent], state: ClientState | None = None
+        self, events: Sequence[QueryEvent], states: Mapping[str, ClientState] | None = None
     ) -> list[Pre]:
+        store: Mapping[str, ClientState] = self.clients if states is None else states
+
         def state_of(ev: QueryEvent) -> ModelClientState | None:
-            client = state if state is not None else self.clients.get(ev.client_id)
+            client = store.get(ev.client_id)
             return client.models.get(ev.model_id) if client is not None else None
 
         return precompute(events, self._population, state_of, self.config)

@@ -21,7 +21,9 @@ class TestScaleOut:
     def test_two_workers_give_the_alerts_of_one(self, kafka_bootstrap: str, tmp_path: Path) -> None:
         """Both workers get partitions and work; together they alert the same clients as one."""
         log = tmp_path / "log.jsonl"
-        n = len(write_log(log))
+        # Three times the usual benign population: each worker learns its baseline from
+        # half the clients, and must have enough of them before the attackers arrive.
+        n = len(write_log(log, benign=48, per_client=40))
         single = StreamEnv(kafka_bootstrap, tmp_path / "one", partitions=4)
         pair = StreamEnv(kafka_bootstrap, tmp_path / "two", partitions=4)
         for env in (single, pair):
