@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -13,7 +14,8 @@ from numpy.typing import NDArray
 
 from detectors.config import EngineConfig
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAGIC = b"CWS2"
 _ARRAYS = {"ring": np.float32, "class_hist": np.float32, "cells": np.uint8}
 
 
@@ -126,14 +128,61 @@ class ClientState:
         return st
 
     def to_bytes(self) -> bytes:
-        """Compact, pickle-free serialisation (JSON with base64 arrays)."""
-        obj = {"v": FORMAT_VERSION, "models": [[k, m.to_obj()] for k, m in self.models.items()]}
-        return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+        """Compact, pickle-free serialisation: a JSON header, then the raw arrays.
+
+        Layout: ``CWS2``, the header length (4 bytes, big-endian), the header (JSON:
+        per model its scalars and the dtype and shape of each array), then the
+        arrays' bytes in header order. No pickle, so a changelog topic cannot carry code.
+        """
+        models = []
+        blobs: list[bytes] = []
+        for model_id, m in self.models.items():
+            scalars: dict[str, Any] = {}
+            arrays: list[list[Any]] = []
+            for f in fields(m):
+                v = getattr(m, f.name)
+                if f.name in _ARRAYS:
+                    if v is not None:
+                        arrays.append([f.name, list(v.shape)])
+                        blobs.append(np.ascontiguousarray(v, dtype=_ARRAYS[f.name]).tobytes())
+                elif f.name == "ring_crc":
+                    arrays.append([f.name, [len(v)]])
+                    blobs.append(np.asarray(v, dtype=np.uint32).tobytes())
+                else:
+                    scalars[f.name] = v
+            models.append([model_id, scalars, arrays])
+        header = json.dumps({"v": FORMAT_VERSION, "models": models}, separators=(",", ":"))
+        head = header.encode("utf-8")
+        return MAGIC + len(head).to_bytes(4, "big") + head + b"".join(blobs)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ClientState:
-        """Inverse of ``to_bytes``; raises ValueError on a foreign or newer format."""
-        obj = json.loads(data)
+        """Inverse of ``to_bytes``; raises ValueError on a foreign or damaged state."""
+        if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+            raise ValueError("not a Clonewatch client state of a known version")
+        start = len(MAGIC) + 4
+        size = int.from_bytes(data[len(MAGIC) : start], "big")
+        obj = json.loads(data[start : start + size])
         if not isinstance(obj, dict) or obj.get("v") != FORMAT_VERSION:
             raise ValueError("not a Clonewatch client state of a known version")
-        return cls(OrderedDict((k, ModelClientState.from_obj(m)) for k, m in obj["models"]))
+        offset = start + size
+        known = _FIELDS
+        models: OrderedDict[str, ModelClientState] = OrderedDict()
+        for model_id, scalars, arrays in obj["models"]:
+            kwargs = {k: v for k, v in scalars.items() if k in known and k not in _ARRAYS}
+            for name, shape in arrays:
+                dtype = np.dtype(np.uint32 if name == "ring_crc" else _ARRAYS.get(name, np.uint8))
+                count = math.prod(shape)
+                if offset + count * dtype.itemsize > len(data):
+                    raise ValueError("truncated Clonewatch client state")
+                raw = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+                if name == "ring_crc":
+                    kwargs[name] = raw.tolist()
+                elif name in known:
+                    kwargs[name] = raw.reshape(shape).copy()
+                offset += count * dtype.itemsize
+            models[model_id] = ModelClientState(**kwargs)
+        return cls(models)
+
+
+_FIELDS = frozenset(f.name for f in fields(ModelClientState))

@@ -209,3 +209,19 @@ class TestHysteresis:
             if i == 50:
                 assert state.models["toy"].alerted_level == 3  # a short lull changes nothing
         assert state.models["toy"].episode == 1 and state.models["toy"].alerted_level == 0
+
+
+class TestStateCodec:
+    """The binary client-state format refuses what it did not write."""
+
+    def test_damaged_or_foreign_state_is_refused(self, toy: list[QueryEvent]) -> None:
+        """Truncated, foreign and empty blobs raise ValueError instead of loading garbage."""
+        eng = Engine()
+        eng.process_batch(toy)
+        state = eng.client_state("attacker-0")
+        assert state is not None
+        blob = state.to_bytes()
+        assert ClientState.from_bytes(blob).to_bytes() == blob
+        for bad in (blob[: len(blob) // 2], b'{"v": 1, "models": []}', b""):
+            with pytest.raises(ValueError, match="Clonewatch client state"):
+                ClientState.from_bytes(bad)
