@@ -81,9 +81,12 @@ class Engine:
 
     >>> from schemas import QueryEvent
     >>> eng = Engine(EngineConfig(seed=1))
-    >>> ev = QueryEvent.model_validate({"event_id": "e1", "timestamp": 1767225600, "client_id": "c",
-    ...                                 "model_id": "m", "features": [1.0, 2.0]})
-    >>> [type(o).__name__ for o in eng.process(ev)]
+    >>> out = []
+    >>> for i in range(100):  # one client, one query a second
+    ...     out += eng.process(QueryEvent.model_validate({"event_id": f"e{i}",
+    ...         "timestamp": 1767225600 + i, "client_id": "c", "model_id": "m",
+    ...         "features": [1.0, float(i % 7)]}))
+    >>> [type(o).__name__ for o in out]  # a risk score every 100 queries, no alert
     ['RiskScore']
     """
 
@@ -224,7 +227,9 @@ class Engine:
         owner = stable_hash(ev.client_id)
         st.n += 1
         if st.n == 1:
-            st.first_ts = ts
+            # The first risk score comes after risk_every_n queries or risk_every_seconds,
+            # not on first sight: a one-off client has nothing to report.
+            st.first_ts = st.last_emit_ts = ts
         if ev.source_ip:
             st.source_ip = ev.source_ip
         has_features = pop.accepts(ev.features)
