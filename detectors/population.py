@@ -105,7 +105,6 @@ class ModelPopulation:
         self.cell_counts = np.ones(2**config.coverage_bits, dtype=np.float64) * 0.1
         self.pending: list[Lesson] = []
         self.epochs = 0
-        self._synthetic: dict[tuple[int, int], TailSketch] = {}
 
     # ------------------------------------------------------------------ features
     @property
@@ -241,42 +240,7 @@ class ModelPopulation:
         for b in range(step_bucket(count), 3):
             if sketches[b].count >= self.config.min_sketch:
                 return sketches[b]
-        return self._synthetic_step(step_bucket(count))
-
-    def _synthetic_step(self, bucket: int) -> TailSketch | None:
-        """Until enough multi-query clients have taught it, a stand-in step-ratio sketch.
-
-        Made from the reference inputs as if benign clients drew their queries
-        independently from the population: each sample is the ratio for one
-        reference input against a window of others (other owners). It is rebuilt,
-        deterministically, whenever the reference changes (each epoch), and retired
-        as soon as the bucket's learned sketch is ready.
-        """
-        n = self.reference.shape[0]
-        if n < 64:
-            return None
-        key = (self.epochs, bucket)
-        cached = self._synthetic.get(key)
-        if cached is not None:
-            return cached
-        k = (12, 24, 32)[bucket]
-        rng = np.random.default_rng((stable_hash(self.model_id), self.epochs, bucket))
-        sketch = TailSketch(512, seed=bucket)
-        ref, owner = self.reference, self.reference_owner
-        values = []
-        for _ in range(256):
-            q = int(rng.integers(n))
-            others = np.flatnonzero(owner != owner[q])
-            if others.shape[0] < k:
-                continue
-            window = ref[rng.choice(others, size=k, replace=False)]
-            d = np.sqrt(((window - ref[q]) ** 2).sum(axis=1))
-            values.append(float(d.min()) / (float(np.median(d)) + 1e-9))
-        if len(values) < self.config.min_sketch:
-            return None
-        sketch.extend(np.asarray(values))
-        self._synthetic = {key: sketch}
-        return sketch
+        return None
 
     # ------------------------------------------------------------------ priors
     def class_prior(self) -> FloatArray:
