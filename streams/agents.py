@@ -164,64 +164,7 @@ class Scorer:
         self.engine = engine
 
     def score(self, items: Sequence[Item], lookup: Callable[[bytes], bytes | None]) -> ScoredBatch:
-        """Score the items not already folded into their client's state, as one micro-batch.
-
-        The engine's vectorised batch path does the work; should it fail, the batch is
-        scored again event by event so that one bad event only dead-letters itself.
-        """
-        try:
-            return self._score_batch(items, lookup)
-        except Exception:  # one bad event must not stop the worker
-            log.exception("engine_batch_error", items=len(items))
-            return self._score_each(items, lookup)
-
-    def _score_batch(
-        self, items: Sequence[Item], lookup: Callable[[bytes], bytes | None]
-    ) -> ScoredBatch:
-        out = ScoredBatch()
-        positions_of: dict[bytes, Positions] = {}
-        states: dict[str, ClientState] = {}
-        key_of: dict[str, bytes] = {}
-        events: list[QueryEvent] = []
-        for item in items:
-            if item.key not in positions_of:
-                positions, state = _load(lookup(item.key))
-                positions_of[item.key] = positions
-                if state is not None:
-                    states[item.key.decode("utf-8", "replace")] = state
-            positions = positions_of[item.key]
-            if item.origin is not None and item.origin[1] <= positions.get(item.origin[0], -1):
-                out.skipped += 1
-                continue
-            decoded = decode_event(item.value)
-            if isinstance(decoded, DeadLetter):  # only if the by-client topic was written by others
-                out.dead_letters.append(decoded)
-                continue
-            key_of[decoded.client_id] = item.key
-            if decoded.client_id not in states:
-                loaded = states.pop(item.key.decode("utf-8", "replace"), None)
-                if loaded is not None:
-                    states[decoded.client_id] = loaded
-            events.append(decoded)
-            if item.origin is not None:
-                positions_of[item.key] = {**positions, item.origin[0]: item.origin[1]}
-            out.processed += 1
-        for o in self.engine.process_batch(events, states):
-            key = key_of[o.user.id]
-            if isinstance(o, Alert):
-                out.alerts.append((key, o))
-            else:
-                out.risks.append((key, o))
-        client_of = {key: client for client, key in key_of.items()}
-        for key, positions in positions_of.items():
-            st = states.get(client_of.get(key, key.decode("utf-8", "replace")))
-            out.states[key] = pack_state(positions, st.to_bytes() if st is not None else b"")
-        return out
-
-    def _score_each(
-        self, items: Sequence[Item], lookup: Callable[[bytes], bytes | None]
-    ) -> ScoredBatch:
-        """Apply ``engine.step`` to each item (the fallback path)."""
+        """Apply ``engine.step`` to each item not already folded into its client's state."""
         out = ScoredBatch()
         live: dict[bytes, tuple[Positions, ClientState | None]] = {}
         for item in items:
