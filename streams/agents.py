@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import struct
 import time
@@ -43,6 +42,7 @@ from schemas.alert import Alert, RiskScore
 from schemas.dead_letter import DeadLetter
 from schemas.query import QueryEvent, decode_event
 from streams.metrics import Health, Metrics
+from streams.replay import dead_letter_record
 from streams.sinks.base import OutputRecord, Sink, SinkError
 
 log = structlog.get_logger("clonewatch.worker")
@@ -211,12 +211,6 @@ def output_records(batch: ScoredBatch) -> list[OutputRecord]:
         recs.append(OutputRecord("risk", risk.event.id, key.decode(), risk.to_dict()))
     recs.extend(dead_letter_record(dl) for dl in batch.dead_letters)
     return recs
-
-
-def dead_letter_record(dl: DeadLetter) -> OutputRecord:
-    """A dead letter as a sink record (id: hash of its bytes and reason, as in replay)."""
-    digest = hashlib.sha256(f"dl|{dl.raw}|{dl.reason}".encode()).hexdigest()[:32]
-    return OutputRecord("dead_letter", digest, "", dl.model_dump(mode="json", exclude_none=True))
 
 
 def dumps(doc: dict[str, Any]) -> bytes:

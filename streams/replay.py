@@ -101,7 +101,7 @@ def to_record(out: Output) -> OutputRecord:
 
 def dead_letter_record(dl: DeadLetter) -> OutputRecord:
     """The sink record of a dead letter (id: hash of its bytes and reason)."""
-    doc = dl.model_dump()
+    doc = dl.model_dump(mode="json", exclude_none=True)
     return OutputRecord(kind="dead_letter", id=digest("dl", dl.raw, dl.reason), key="", doc=doc)
 
 
