@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from collections import OrderedDict
@@ -71,36 +70,6 @@ class ModelClientState:
         self.ring_crc[self.ring_pos] = crc
         self.ring_pos = (self.ring_pos + 1) % size
         self.ring_len = min(self.ring_len + 1, size)
-
-    def to_obj(self) -> dict[str, Any]:
-        """A JSON-ready dict (arrays as base64)."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name in _ARRAYS:
-                if v is not None:
-                    out[f.name] = [list(v.shape), base64.b64encode(v.tobytes()).decode("ascii")]
-            elif isinstance(v, dict | list):
-                out[f.name] = v.copy()
-            else:
-                out[f.name] = v
-        return out
-
-    @classmethod
-    def from_obj(cls, obj: dict[str, Any]) -> ModelClientState:
-        """Inverse of ``to_obj``; unknown keys are ignored."""
-        known = {f.name for f in fields(cls)}
-        kwargs: dict[str, Any] = {}
-        for k, v in obj.items():
-            if k not in known:
-                continue
-            if k in _ARRAYS:
-                shape, data = v
-                arr = np.frombuffer(base64.b64decode(data), dtype=_ARRAYS[k]).reshape(shape)
-                kwargs[k] = arr.copy()
-            else:
-                kwargs[k] = v
-        return cls(**kwargs)
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ import detectors
 from detectors.base import Observation, Reading
 from detectors.config import EngineConfig
 from detectors.population import ModelPopulation
-from detectors.state import ModelClientState
+from detectors.state import ClientState, ModelClientState
 
 
 def _signal_classes() -> list[type]:
@@ -119,7 +119,7 @@ class TestSignalConformance:
         """Client state round-trips through bytes and pickle and scores on identically."""
         obs = _observations(7)
         _, st = _run(cls, obs[:60])
-        copy = ModelClientState.from_obj(st.to_obj())
+        copy = ClientState.from_bytes(ClientState({"m": st}).to_bytes()).models["m"]
         pickled = pickle.loads(pickle.dumps(st))  # noqa: S301 - our own object
         cfg, pop = EngineConfig(), _ready_population()
         r1 = cls(cfg).update(obs[60], st, pop)
