@@ -7,6 +7,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -31,18 +32,14 @@ from schemas import (
     AlertEvent,
     ClonewatchContext,
     QueryEvent,
-    RiskEvent,
     RiskLevel,
-    RiskScore,
-    RiskUser,
-    SignalContribution,
+    RiskRecord,
     Source,
     User,
-    UserRisk,
     level_for_score,
 )
 
-Output = Alert | RiskScore
+Output = Alert | RiskRecord
 SIGNAL_TITLES = {
     "novelty": "inputs unlike the model's benign traffic",
     "steps": "systematic small steps between queries",
@@ -55,6 +52,10 @@ SIGNAL_TITLES = {
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _by_points(kv: tuple[str, float]) -> float:
+    return -kv[1]
 
 
 def digest(*parts: object) -> str:
@@ -87,7 +88,7 @@ class Engine:
     ...         "timestamp": 1767225600 + i, "client_id": "c", "model_id": "m",
     ...         "features": [1.0, float(i % 7)]}))
     >>> [type(o).__name__ for o in out]  # a risk score every 100 queries, no alert
-    ['RiskScore']
+    ['RiskRecord']
     """
 
     def __init__(self, config: EngineConfig | None = None) -> None:
@@ -306,22 +307,24 @@ class Engine:
             out.append(self._risk(ev, st, v))
 
     @staticmethod
-    def _context(ev: QueryEvent, st: ModelClientState, v: _Verdict) -> ClonewatchContext:
+    def _context(ev: QueryEvent, st: ModelClientState, v: _Verdict) -> dict[str, Any]:
+        """The ``clonewatch`` object of an output, in its wire form."""
+        readings = v.readings
         signals = [
-            SignalContribution(name=k, value=round(v.readings[k].value, 4), score=round(pts, 2))
-            for k, pts in sorted(v.shares.items(), key=lambda kv: -kv[1])
-            if k in v.readings
+            {"name": k, "value": round(readings[k].value, 4), "score": round(pts, 2)}
+            for k, pts in sorted(v.shares.items(), key=_by_points)
+            if k in readings
         ]
-        return ClonewatchContext(
-            model_id=ev.model_id,
-            risk_level=v.level,
-            queries_observed=st.n,
-            trigger_event_id=ev.event_id,
-            signals=signals,
-        )
+        return {
+            "model_id": ev.model_id,
+            "risk_level": v.level,
+            "queries_observed": st.n,
+            "trigger_event_id": ev.event_id,
+            "signals": signals,
+        }
 
     def _alert(self, ev: QueryEvent, st: ModelClientState, v: _Verdict) -> Alert:
-        top = [k for k, pts in sorted(v.shares.items(), key=lambda kv: -kv[1]) if pts >= 1.0][:3]
+        top = [k for k, pts in sorted(v.shares.items(), key=_by_points) if pts >= 1.0][:3]
         why = "; ".join(f"{SIGNAL_TITLES.get(k, k)} ({v.shares[k]:.0f} pts)" for k in top)
         score = round(v.risk, 2)
         return Alert(
@@ -338,16 +341,18 @@ class Engine:
                 f"Client {ev.client_id} may be extracting model {ev.model_id}: risk {v.risk:.0f} "
                 f"({v.level}) after {st.n} queries; {why or 'several weak signals'}."
             ),
-            clonewatch=self._context(ev, st, v),
+            clonewatch=ClonewatchContext.model_validate(self._context(ev, st, v)),
         )
 
-    def _risk(self, ev: QueryEvent, st: ModelClientState, v: _Verdict) -> RiskScore:
-        return RiskScore(
-            timestamp=_iso(ev.ts),
-            event=RiskEvent(id=digest("risk", ev.client_id, ev.model_id, st.n, st.episode)),
-            user=RiskUser(
-                id=ev.client_id,
-                risk=UserRisk(calculated_score_norm=round(v.risk, 2), calculated_level=v.level),
-            ),
-            clonewatch=self._context(ev, st, v),
-        )
+    def _risk(self, ev: QueryEvent, st: ModelClientState, v: _Verdict) -> RiskRecord:
+        rid = digest("risk", ev.client_id, ev.model_id, st.n, st.episode)
+        doc = {
+            "@timestamp": _iso(ev.ts),
+            "event": {"kind": "metric", "id": rid},
+            "user": {
+                "id": ev.client_id,
+                "risk": {"calculated_score_norm": round(v.risk, 2), "calculated_level": v.level},
+            },
+            "clonewatch": self._context(ev, st, v),
+        }
+        return RiskRecord(rid, ev.client_id, v.level, doc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -141,3 +142,35 @@ class RiskScore(_Frozen):
     def to_dict(self) -> dict[str, Any]:
         """The wire form (``@timestamp``, no null fields)."""
         return self.model_dump(by_alias=True, exclude_none=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskRecord:
+    """A RiskScore already in its wire form, as the engine emits it on its hot path.
+
+    The engine writes one for most queries of a slowly querying client, so it
+    builds the document directly instead of eleven validated models; every
+    document it builds satisfies ``RiskScore`` (tested), and ``as_model``
+    gives the validated model. Treat ``doc`` as read-only.
+
+    >>> r = RiskRecord("id1", "acme", "none", {"@timestamp": "2026-01-01T00:00:00Z",
+    ...     "event": {"kind": "metric", "id": "id1"}, "user": {"id": "acme", "risk":
+    ...     {"calculated_score_norm": 0.0, "calculated_level": "none"}}, "clonewatch":
+    ...     {"model_id": "m", "risk_level": "none", "queries_observed": 100,
+    ...      "trigger_event_id": "e9", "signals": []}})
+    >>> r.as_model().user.risk.calculated_level
+    'none'
+    """
+
+    id: str
+    client_id: str
+    level: RiskLevel
+    doc: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form (the same document each call)."""
+        return self.doc
+
+    def as_model(self) -> RiskScore:
+        """The validated RiskScore of this record."""
+        return RiskScore.model_validate(self.doc)

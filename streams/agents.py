@@ -38,7 +38,7 @@ import structlog
 
 from detectors.engine import Engine
 from detectors.state import ClientState
-from schemas.alert import Alert, RiskScore
+from schemas.alert import Alert, RiskRecord
 from schemas.dead_letter import DeadLetter
 from schemas.query import QueryEvent, decode_event
 from streams.metrics import Health, Metrics
@@ -134,7 +134,7 @@ class ScoredBatch:
     """What one batch of stage 2 produced."""
 
     alerts: list[tuple[bytes, Alert]] = field(default_factory=list)
-    risks: list[tuple[bytes, RiskScore]] = field(default_factory=list)
+    risks: list[tuple[bytes, RiskRecord]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     states: dict[bytes, bytes] = field(default_factory=dict)  # client -> table value
     processed: int = 0
@@ -178,7 +178,7 @@ class Scorer:
                 continue
             event: QueryEvent = decoded
             new_state: ClientState | None
-            outputs: Sequence[Alert | RiskScore]
+            outputs: Sequence[Alert | RiskRecord]
             try:
                 new_state, outputs = self.engine.step(event, state)
             except Exception as exc:  # one bad event must not stop the worker
@@ -208,7 +208,7 @@ def output_records(batch: ScoredBatch) -> list[OutputRecord]:
     for key, alert in batch.alerts:
         recs.append(OutputRecord("alert", alert.event.id, key.decode(), alert.to_dict()))
     for key, risk in batch.risks:
-        recs.append(OutputRecord("risk", risk.event.id, key.decode(), risk.to_dict()))
+        recs.append(OutputRecord("risk", risk.id, key.decode(), risk.to_dict()))
     recs.extend(dead_letter_record(dl) for dl in batch.dead_letters)
     return recs
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import sys
 import time
 from collections import Counter
@@ -11,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from detectors.config import EngineConfig
 from detectors.engine import Engine, Output, digest
@@ -109,14 +110,14 @@ class _Writer:
     """Writes each record kind as JSONL to its own optional file."""
 
     def __init__(self, paths: dict[str, Path | None]) -> None:
-        self.files: dict[str, IO[str] | None] = {}
+        self.files: dict[str, IO[bytes] | None] = {}
         for kind, path in paths.items():
-            self.files[kind] = path.open("w", encoding="utf-8") if path else None
+            self.files[kind] = path.open("wb") if path else None
 
     def write(self, kind: str, doc: dict[str, Any]) -> None:
         fh = self.files.get(kind)
         if fh is not None:
-            fh.write(json.dumps(doc, separators=(",", ":")) + "\n")
+            fh.write(orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE))
 
     def close(self) -> None:
         for fh in self.files.values():

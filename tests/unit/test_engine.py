@@ -9,7 +9,7 @@ import pytest
 from detectors.config import EngineConfig
 from detectors.engine import Engine
 from detectors.state import ClientState
-from schemas import Alert, QueryEvent, RiskScore
+from schemas import Alert, QueryEvent, RiskRecord, RiskScore
 from tests.synthetic import synthetic_events
 
 
@@ -19,7 +19,7 @@ def toy() -> list[QueryEvent]:
     return [QueryEvent.model_validate(e) for e in synthetic_events(seed=1)]
 
 
-def _alerts(outputs: list[Alert | RiskScore]) -> list[Alert]:
+def _alerts(outputs: list[Alert | RiskRecord]) -> list[Alert]:
     return [o for o in outputs if isinstance(o, Alert)]
 
 
@@ -186,11 +186,25 @@ class TestContracts:
         outs = Engine(cfg).process_batch(toy)
         per_client: dict[str, int] = {}
         for o in outs:
-            if isinstance(o, RiskScore):
-                per_client[o.user.id] = per_client.get(o.user.id, 0) + 1
+            if isinstance(o, RiskRecord):
+                per_client[o.client_id] = per_client.get(o.client_id, 0) + 1
         # 60 queries over a day: at most 24 hourly emissions plus one at the 50th query.
         assert max(v for k, v in per_client.items() if k.startswith("benign")) <= 26
-        assert all(o.user.risk.calculated_level for o in outs if isinstance(o, RiskScore))
+        assert all(o.level for o in outs if isinstance(o, RiskRecord))
+
+    def test_risk_records_satisfy_the_risk_score_contract(self, toy: list[QueryEvent]) -> None:
+        """Every risk document the engine builds validates as a RiskScore and dumps back equal."""
+        records = [o for o in Engine().process_batch(toy) if isinstance(o, RiskRecord)]
+        assert records
+        for r in records:
+            model = r.as_model()
+            assert isinstance(model, RiskScore)
+            assert model.to_dict() == r.doc
+            assert (model.event.id, model.user.id, model.user.risk.calculated_level) == (
+                r.id,
+                r.client_id,
+                r.level,
+            )
 
 
 class TestHysteresis:
