@@ -30,6 +30,7 @@ class Pre:
     z: NDArray[np.float32] | None = None
     crc: int = 0
     nearest: float | None = None
+    nearest_row: int = -1  # the reference row ``nearest`` was measured to
     cell: int | None = None
     retry: bool = False
     step_ratio: float | None = None
@@ -60,11 +61,12 @@ def precompute(
         x = np.asarray([events[k].features for k in idx], dtype=np.float64)
         z = pop.project(x).astype(np.float32)
         owners = np.asarray([stable_hash(events[k].client_id) for k in idx], dtype=np.int64)
-        nearest = pop.nearest_other(z.astype(np.float64), owners)
-        cells = pop.cells(z.astype(np.float64))
-        for row, k in enumerate(idx):
+        nearest, near_rows = pop.nearest_other_rows(z.astype(np.float64), owners)
+        cells = pop.cells(z.astype(np.float64)).tolist()
+        found = zip(idx, nearest.tolist(), near_rows.tolist(), strict=True)
+        for row, (k, d, r) in enumerate(found):
             zr = z[row]
-            pre[k] = Pre(z=zr, crc=input_crc(zr), nearest=float(nearest[row]), cell=int(cells[row]))
+            pre[k] = Pre(z=zr, crc=input_crc(zr), nearest=d, nearest_row=r, cell=cells[row])
         _steps(events, idx, z, pre, state_of, config)
     return pre
 
@@ -82,7 +84,8 @@ def _steps(
     rows: list[NDArray[np.float32]] = [z]
     n_rows = z.shape[0]
     recent: dict[str, tuple[list[int], list[int]]] = {}  # client -> (row ids, crcs), newest first
-    gather = np.full((len(idx), w), -1, dtype=np.int64)
+    pad = [-1] * w
+    gathered: list[list[int]] = []  # per event: row ids of its recent inputs, -1 padded
     for row, k in enumerate(idx):
         client = events[k].client_id
         sim = recent.get(client)
@@ -100,39 +103,47 @@ def _steps(
             recent[client] = sim
         ids, crcs = sim
         p = pre[k]
-        if p.crc in crcs[:w]:
+        if p.crc in crcs:
             p.retry = True
+            gathered.append(pad)
             continue
-        gather[row, : len(ids[:w])] = ids[:w]
+        gathered.append(ids + pad[len(ids) :])
         ids.insert(0, row)
         crcs.insert(0, p.crc)
         del ids[w:], crcs[w:]
-    if (gather < 0).all():
+    gather = np.asarray(gathered, dtype=np.int64)
+    valid = gather >= 0
+    count = valid.sum(axis=1)
+    if not count.any():
         return
     allrows = np.vstack(rows).astype(np.float64)
     zz = z.astype(np.float64)
-    valid = gather >= 0
     prev = allrows[np.where(valid, gather, 0)]
     dist = np.sqrt(((prev - zz[:, None, :]) ** 2).sum(axis=2))
-    dist = np.where(valid, dist, np.nan)
-    count = valid.sum(axis=1)
     enough = count >= config.step_min_recent
+    ratio = np.full(len(idx), np.nan)
+    if enough.any():
+        # Nearest and median distance to the valid recent inputs (invalid slots sort last).
+        d = np.where(valid[enough], dist[enough], np.inf)
+        d.sort(axis=1)
+        c = count[enough]
+        r = np.arange(c.shape[0])
+        median = 0.5 * (d[r, (c - 1) // 2] + d[r, c // 2])
+        ratio[enough] = d[:, 0] / (median + TINY)
     with np.errstate(all="ignore"):
-        dmin = np.nanmin(np.where(enough[:, None], dist, 0.0), axis=1)
-        dmed = np.nanmedian(np.where(enough[:, None], dist, 1.0), axis=1)
-        ratio = dmin / (dmed + TINY)
         v1 = zz - prev[:, 0, :]
         v2 = prev[:, 0, :] - prev[:, 1, :]
         n1 = np.linalg.norm(v1, axis=1)
         n2 = np.linalg.norm(v2, axis=1)
         cos = np.abs((v1 * v2).sum(axis=1)) / (n1 * n2 + TINY)
-    col_ok = (count >= 2) & (n1 > TINY) & (n2 > TINY)
+    col_ok = ((count >= 2) & (n1 > TINY) & (n2 > TINY)).tolist()
+    ratios, counts, coss, enoughs = ratio.tolist(), count.tolist(), cos.tolist(), enough.tolist()
     for row, k in enumerate(idx):
         p = pre[k]
         if p.retry:
             continue
-        if enough[row]:
-            p.step_ratio = float(ratio[row])
-            p.step_count = int(count[row])
+        if enoughs[row]:
+            p.step_ratio = ratios[row]
+            p.step_count = counts[row]
         if col_ok[row]:
-            p.collinearity = float(cos[row])
+            p.collinearity = coss[row]

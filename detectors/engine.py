@@ -159,11 +159,24 @@ class Engine:
             return
         pop = self.populations[model_id]
         rows = [k for k in rest if pre[k].z is not None]
-        if rows:
-            z = np.asarray([pre[k].z for k in rows], dtype=np.float64)
-            owners = np.asarray([stable_hash(events[k].client_id) for k in rows], dtype=np.int64)
-            for k, d in zip(rows, pop.nearest_other(z, owners), strict=True):
-                pre[k].nearest = float(d)
+        changed = sorted(set(pop.changed_rows))
+        if not rows or not changed:
+            return
+        # A distance to a row that stayed is still the minimum over the rows that stayed,
+        # so only the changed rows need searching; a row that was replaced needs a full search.
+        gone = set(changed)
+        full = [k for k in rows if pre[k].nearest_row < 0 or pre[k].nearest_row in gone]
+        part = [k for k in rows if not (pre[k].nearest_row < 0 or pre[k].nearest_row in gone)]
+        for group, columns in ((full, None), (part, changed)):
+            if not group:
+                continue
+            z = np.asarray([pre[k].z for k in group], dtype=np.float64)
+            owners = np.asarray([stable_hash(events[k].client_id) for k in group], dtype=np.int64)
+            dist, near = pop.nearest_other_rows(z, owners, columns)
+            for k, d, r in zip(group, dist.tolist(), near.tolist(), strict=True):
+                old = pre[k].nearest
+                if columns is None or old is None or d < old:
+                    pre[k].nearest, pre[k].nearest_row = d, r
 
     def step(
         self, event: QueryEvent, state: ClientState | None

@@ -92,6 +92,8 @@ class ModelPopulation:
         self.reference = np.zeros((0, config.projection_dim), dtype=np.float64)
         self.reference_owner = np.zeros(0, dtype=np.int64)
         self.reference_seen = 0
+        self._ref_sq: FloatArray | None = None  # squared norms of the reference rows (cache)
+        self.changed_rows: list[int] = []  # reference rows the last epoch added or replaced
         self.novelty = TailSketch(config.sketch_size, seed=seed + 1)
         # The nearest-step ratio shrinks as the window fills: one sketch per window size.
         self.step = TailSketch(config.sketch_size, seed=seed + 2)
@@ -160,13 +162,33 @@ class ModelPopulation:
 
     def nearest_other(self, z: FloatArray, owner: NDArray[np.int64]) -> FloatArray:
         """Distance from each projected row to the nearest reference input of another client."""
+        return self.nearest_other_rows(z, owner)[0]
+
+    def nearest_other_rows(
+        self, z: FloatArray, owner: NDArray[np.int64], columns: list[int] | None = None
+    ) -> tuple[FloatArray, NDArray[np.int64]]:
+        """Nearest distances and the reference rows they came from (-1: none).
+
+        With ``columns``, only those reference rows are searched (an epoch's changes).
+        """
         ref = self.reference
-        if ref.shape[0] == 0:
-            return np.full(z.shape[0], np.nan)
-        d2 = (z * z).sum(axis=1)[:, None] + (ref * ref).sum(axis=1)[None, :] - 2.0 * z @ ref.T
-        d2[owner[:, None] == self.reference_owner[None, :]] = np.inf
-        out: FloatArray = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-        return out
+        if ref.shape[0] == 0 or (columns is not None and not columns):
+            return np.full(z.shape[0], np.nan), np.full(z.shape[0], -1, dtype=np.int64)
+        if self._ref_sq is None or self._ref_sq.shape[0] != ref.shape[0]:
+            self._ref_sq = (ref * ref).sum(axis=1)
+        ref_sq, ref_owner = self._ref_sq, self.reference_owner
+        if columns is not None:
+            ref, ref_sq, ref_owner = ref[columns], ref_sq[columns], ref_owner[columns]
+        d2 = (z * z).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * z @ ref.T
+        mine = np.isin(owner, ref_owner)
+        if mine.any():
+            rows = np.flatnonzero(mine)
+            d2[rows] = np.where(owner[rows, None] == ref_owner[None, :], np.inf, d2[rows])
+        best = d2.argmin(axis=1)
+        dist: FloatArray = np.sqrt(np.maximum(d2[np.arange(d2.shape[0]), best], 0.0))
+        if columns is not None:
+            best = np.asarray(columns, dtype=np.int64)[best]
+        return dist, best.astype(np.int64)
 
     # ------------------------------------------------------------------ learning
     def learn_warmup(self, owner: int, x: FloatArray) -> bool:
@@ -194,6 +216,7 @@ class ModelPopulation:
 
     def apply_pending(self) -> None:
         """Apply queued lessons to the baseline (one epoch)."""
+        self.changed_rows = []
         for ls in self.pending:
             if ls.z is not None:
                 self._add_reference(ls.owner, ls.z)
@@ -218,13 +241,18 @@ class ModelPopulation:
         size = self.config.reference_size
         n = self.reference_seen
         if self.reference.shape[0] < size:
+            self.changed_rows.append(self.reference.shape[0])
             self.reference = np.vstack([self.reference, z[None, :]])
             self.reference_owner = np.append(self.reference_owner, owner)
+            self._ref_sq = None
         else:
             j = int(self.rng.integers(0, n + 1))
             if j < size:
+                self.changed_rows.append(j)
                 self.reference[j] = z
                 self.reference_owner[j] = owner
+                if self._ref_sq is not None:
+                    self._ref_sq[j] = (self.reference[j : j + 1] ** 2).sum(axis=1)[0]
         self.reference_seen = n + 1
 
     def step_sketches(self) -> tuple[TailSketch, TailSketch, TailSketch]:

@@ -6,6 +6,7 @@ import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,12 @@ from detectors.config import EngineConfig
 FORMAT_VERSION = 2
 MAGIC = b"CWS2"
 _ARRAYS = {"ring": np.float32, "class_hist": np.float32, "cells": np.uint8}
+
+
+@lru_cache(maxsize=1024)
+def _newest_first(size: int, pos: int) -> NDArray[np.intp]:
+    """Ring indices from the newest slot back to the oldest."""
+    return (pos - 1 - np.arange(size)) % size
 
 
 @dataclass(slots=True)
@@ -48,17 +55,16 @@ class ModelClientState:
         """The last ``k`` projected inputs, newest first."""
         if self.ring is None or self.ring_len == 0:
             return np.zeros((0, 0), dtype=np.float32)
-        size = self.ring.shape[0]
         k = min(k, self.ring_len)
-        idx = [(self.ring_pos - 1 - i) % size for i in range(k)]
-        return self.ring[idx]
+        return self.ring[_newest_first(self.ring.shape[0], self.ring_pos)[:k]]
 
     def recent_crcs(self, k: int) -> list[int]:
         """Checksums of the last ``k`` inputs, newest first."""
         if not self.ring_crc or self.ring_len == 0:
             return []
-        size = len(self.ring_crc)
-        return [self.ring_crc[(self.ring_pos - 1 - i) % size] for i in range(min(k, self.ring_len))]
+        crc, pos = self.ring_crc, self.ring_pos
+        newest = crc[pos - 1 :: -1] + crc[pos:][::-1] if pos else crc[::-1]
+        return newest[: min(k, self.ring_len)]
 
     def push(self, z: NDArray[np.float32], crc: int, size: int) -> None:
         """Append a projected input (and its checksum) to the ring."""
