@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -14,6 +15,7 @@ from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
 
 FloatArray = NDArray[np.float64]
+LOG2 = math.log(2.0)
 
 
 @dataclass(slots=True)
@@ -77,16 +79,22 @@ def cusum_surprise(
     state: ModelClientState, key: str, increment: float, config: EngineConfig
 ) -> float:
     """Update the fast and slow CUSUMs kept under ``key`` and return their surprise."""
-    name = key
+    fast_key, slow_key = _cusum_keys(key)
+    values = state.values
     cap = 2.0 * config.cap_signal
-    fast = state.values.get("cusum_" + name, 0.0) + increment - config.cusum_drift
+    fast = values.get(fast_key, 0.0) + increment - config.cusum_drift
     fast = min(max(0.0, fast), cap / config.cusum_rate)
-    slow = state.values.get("slow_" + name, 0.0) + increment - config.slow_drift
+    slow = values.get(slow_key, 0.0) + increment - config.slow_drift
     slow = min(max(0.0, slow), cap / config.slow_rate)
-    state.values["cusum_" + name] = fast
-    state.values["slow_" + name] = slow
+    values[fast_key] = fast
+    values[slow_key] = slow
     best = max(config.cusum_rate * fast, config.slow_rate * slow)
-    return max(0.0, best - math.log(2.0))
+    return max(0.0, best - LOG2)
+
+
+@lru_cache(maxsize=64)
+def _cusum_keys(key: str) -> tuple[str, str]:
+    return "cusum_" + key, "slow_" + key
 
 
 def bernoulli_cusum(
