@@ -93,6 +93,7 @@ class ModelPopulation:
         self.reference_owner = np.zeros(0, dtype=np.int64)
         self.reference_seen = 0
         self._ref_sq: FloatArray | None = None  # squared norms of the reference rows (cache)
+        self._ref_owners: set[int] | None = None  # owners of the reference rows (cache)
         self.changed_rows: list[int] = []  # reference rows the last epoch added or replaced
         self.novelty = TailSketch(config.sketch_size, seed=seed + 1)
         # The nearest-step ratio shrinks as the window fills: one sketch per window size.
@@ -180,15 +181,20 @@ class ModelPopulation:
         if columns is not None:
             ref, ref_sq, ref_owner = ref[columns], ref_sq[columns], ref_owner[columns]
         d2 = (z * z).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * z @ ref.T
-        mine = np.isin(owner, ref_owner)
-        if mine.any():
-            rows = np.flatnonzero(mine)
+        owners_in = self._reference_owners() if columns is None else set(ref_owner.tolist())
+        rows = [i for i, o in enumerate(owner.tolist()) if o in owners_in]
+        if rows:
             d2[rows] = np.where(owner[rows, None] == ref_owner[None, :], np.inf, d2[rows])
         best = d2.argmin(axis=1)
         dist: FloatArray = np.sqrt(np.maximum(d2[np.arange(d2.shape[0]), best], 0.0))
         if columns is not None:
             best = np.asarray(columns, dtype=np.int64)[best]
         return dist, best.astype(np.int64)
+
+    def _reference_owners(self) -> set[int]:
+        if self._ref_owners is None:
+            self._ref_owners = set(self.reference_owner.tolist())
+        return self._ref_owners
 
     # ------------------------------------------------------------------ learning
     def learn_warmup(self, owner: int, x: FloatArray) -> bool:
@@ -217,6 +223,7 @@ class ModelPopulation:
     def apply_pending(self) -> None:
         """Apply queued lessons to the baseline (one epoch)."""
         self.changed_rows = []
+        self._ref_owners = None
         for ls in self.pending:
             if ls.z is not None:
                 self._add_reference(ls.owner, ls.z)
