@@ -32,6 +32,23 @@ class Observation:
     step_ratio: float | None = None  # nearest step / median distance to recent inputs
     step_count: int = 0  # how many recent inputs that ratio was measured against
     collinearity: float | None = None  # |cos| between the last two steps
+    own_nearest: float | None = None  # distance to the nearest of the client's recent inputs
+
+    def fresh_share(self) -> float:
+        """How much of this query is new ground: own-nearest over benign-nearest, at most 1.
+
+        A query that is a near copy of one of the client's own recent queries repeats
+        that query's evidence rather than adding independent evidence (a sensor
+        streaming slowly drifting readings, consecutive video frames), so per-event
+        tail evidence is counted in proportion to the distance it moved, measured
+        against its distance to the other clients' inputs.
+
+        >>> Observation(owner=1, ts=0, nearest=4.0, own_nearest=0.2).fresh_share()
+        0.05
+        """
+        if self.own_nearest is None or self.nearest is None or not self.nearest > 0.0:
+            return 1.0
+        return min(1.0, self.own_nearest / self.nearest)
 
 
 @dataclass(slots=True)

@@ -36,6 +36,7 @@ class Pre:
     step_ratio: float | None = None
     step_count: int = 0
     collinearity: float | None = None
+    own_nearest: float | None = None  # distance to the nearest of the client's recent inputs
 
 
 def input_crc(z: NDArray[np.float32]) -> int:
@@ -138,10 +139,18 @@ def _steps(
         cos = np.abs((v1 * v2).sum(axis=1)) / (n1 * n2 + TINY)
     col_ok = ((count >= 2) & (n1 > TINY) & (n2 > TINY)).tolist()
     ratios, counts, coss, enoughs = ratio.tolist(), count.tolist(), cos.tolist(), enough.tolist()
+    with np.errstate(all="ignore"):
+        masked = np.where(valid, dist, np.inf)
+        # Only a query whose nearest own input is the one just before it continues a
+        # stream (a drifting sensor, video frames); probes around a point or around
+        # earlier parents (equation solving, JbDA) are not continuations.
+        own = np.where(masked.argmin(axis=1) == 0, masked.min(axis=1), np.nan).tolist()
     for row, k in enumerate(idx):
         p = pre[k]
         if p.retry:
             continue
+        if counts[row] and own[row] == own[row]:  # not NaN
+            p.own_nearest = own[row]
         if enoughs[row]:
             p.step_ratio = ratios[row]
             p.step_count = counts[row]

@@ -258,6 +258,7 @@ class Engine:
             step_ratio=pre.step_ratio,
             step_count=pre.step_count,
             collinearity=pre.collinearity,
+            own_nearest=pre.own_nearest,
         )
         if pre.z is not None:
             st.feature_n += 1
