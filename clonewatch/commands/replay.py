@@ -39,8 +39,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--namespace", default="default", help="data stream namespace for the search sinks"
     )
+    p.add_argument(
+        "--load-baseline",
+        type=Path,
+        metavar="FILE",
+        help="start from the per-model baselines saved by an earlier --save-baseline",
+    )
+    p.add_argument(
+        "--save-baseline",
+        type=Path,
+        metavar="FILE",
+        help="save the per-model baselines this replay learned (they hold sample inputs)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run_replay)
+
+
+def _engine(seed: int, baseline: Path | None) -> Engine:
+    """An engine, warm-started from a saved baseline when one is given."""
+    engine = Engine(EngineConfig(seed=seed))
+    if baseline is not None:
+        try:
+            engine.import_population(baseline.read_bytes())
+        except OSError as exc:
+            raise CommandError(f"cannot read {baseline}: {exc.strerror or exc}", 1) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CommandError(f"{baseline} is not a Clonewatch baseline: {exc}", 1) from exc
+    return engine
 
 
 def _sinks(args: argparse.Namespace) -> list[Sink]:
@@ -68,6 +93,7 @@ def replay_file(
     dead_letter: Path | None = None,
     sinks: list[Sink] | None = None,
     keep_scores: bool = False,
+    engine: Engine | None = None,
 ) -> ReplayResult:
     """Replay with a progress bar, one BLAS thread (the engine is single-core by design)."""
     if log_path != "-" and not Path(log_path).is_file():
@@ -76,7 +102,7 @@ def replay_file(
         try:
             return replay_path(
                 log_path,
-                engine=Engine(EngineConfig(seed=seed)),
+                engine=engine or Engine(EngineConfig(seed=seed)),
                 alerts_path=alerts,
                 scores_path=scores,
                 dead_letter_path=dead_letter,
@@ -90,6 +116,7 @@ def replay_file(
 
 def run_replay(args: argparse.Namespace) -> int:
     """Replay a log and print the summary."""
+    engine = _engine(args.seed, args.load_baseline)
     sinks = _sinks(args)
     try:
         result = replay_file(
@@ -99,10 +126,17 @@ def run_replay(args: argparse.Namespace) -> int:
             scores=args.scores,
             dead_letter=args.dead_letter,
             sinks=sinks,
+            engine=engine,
         )
     finally:
         for sink in sinks:
             sink.close()
+    if args.save_baseline is not None:
+        try:
+            args.save_baseline.write_bytes(engine.export_population())
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise CommandError(f"cannot write {args.save_baseline}: {why}", 1) from exc
     s = result.summary
     log.info("replay_done", events=s.events, alerts=len(result.alerts), dead_letters=s.dead_letters)
     if args.json:

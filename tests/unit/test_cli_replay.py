@@ -103,3 +103,34 @@ class TestReplay:
         with pytest.raises(SystemExit) as exc:
             main(["replay"])
         assert exc.value.code == 2
+
+
+class TestBaseline:
+    """A replay can start from the baselines an earlier replay learned."""
+
+    def test_warm_baseline_catches_an_attacker_alone(self, tmp_path: Path) -> None:
+        """Yesterday's benign traffic calibrates today's replay of an attacker alone."""
+        yesterday, today = tmp_path / "yesterday.jsonl", tmp_path / "today.jsonl"
+        benign = synthetic_events(seed=3, benign_clients=30, with_attacker=False)
+        yesterday.write_bytes(b"\n".join(as_lines(benign)) + b"\n")
+        attacker = [
+            e for e in synthetic_events(seed=4, benign_clients=0) if e["client_id"] == "attacker-0"
+        ]
+        today.write_bytes(b"\n".join(as_lines(attacker)) + b"\n")
+        saved, cold, warm = tmp_path / "base.json", tmp_path / "cold.jsonl", tmp_path / "warm.jsonl"
+        assert main(["replay", str(yesterday), "--save-baseline", str(saved)]) == 0
+        assert main(["replay", str(today), "--alerts", str(cold)]) == 0
+        warm_args = ["--load-baseline", str(saved), "--alerts", str(warm)]
+        assert main(["replay", str(today), *warm_args]) == 0
+        assert _jsonl(cold) == []  # alone, it has no population to be compared with
+        assert {a["user"]["id"] for a in _jsonl(warm)} == {"attacker-0"}  # type: ignore[index]
+
+    def test_unreadable_baseline_exits_1(
+        self, log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A missing or foreign baseline file is a clear error, exit 1."""
+        foreign = tmp_path / "foreign.json"
+        foreign.write_text('{"v": 99}')
+        assert main(["replay", str(log), "--load-baseline", str(tmp_path / "nope.json")]) == 1
+        assert main(["replay", str(log), "--load-baseline", str(foreign)]) == 1
+        assert "not a Clonewatch baseline" in capsys.readouterr().err
