@@ -248,11 +248,14 @@ def _add_timers(pipeline: Pipeline, table: Any) -> None:
 
     app.timer(s.population_checkpoint_seconds, name="population-checkpoint")(checkpoint_population)
 
+    stream_topics = {s.topic_queries, pipeline.by_client_topic}
+    log_starts: dict[Any, int] = {}  # TP -> first offset, for stream partitions never committed
+
     async def measure_lag() -> None:
         consumer = app.consumer
         assignment = consumer.assignment()
         health.set(assigned=len(assignment), started=True)
-        metrics.consumer_lag.clear()  # partitions revoked by a rebalance disappear
+        lags: dict[Any, int] = {}
         for tp in assignment:
             try:
                 high = consumer.highwater(tp)
@@ -261,11 +264,24 @@ def _add_timers(pipeline: Pipeline, table: Any) -> None:
                 continue
             if high is None:
                 continue
+            # Behind the next offset the stage has to process: the one after the last it saw,
+            # else the committed offset, else (a stream partition never committed, read from
+            # its start) the first offset of the log. A worker that has received nothing of a
+            # partition therefore reports its whole backlog, not zero.
             pos = stages.positions.get(tp)
             if pos is None:
-                committed = getattr(consumer, "_committed_offset", {}).get(tp)
-                pos = committed if committed is not None else high
-            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - pos))
+                pos = getattr(consumer, "_committed_offset", {}).get(tp)
+            if pos is None and tp.topic in stream_topics:
+                if tp not in log_starts:
+                    try:
+                        log_starts.update((await consumer.earliest_offsets(tp)).items())
+                    except Exception:  # noqa: BLE001 - lag is best effort
+                        log.debug("log_start_unavailable", partition=tp.partition)
+                pos = log_starts.get(tp)
+            lags[tp] = max(0, high - (high if pos is None else pos))
+        metrics.consumer_lag.clear()  # partitions revoked by a rebalance disappear
+        for tp, lag in lags.items():
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
         try:
             metrics.state_clients.set(len(table))
         except Exception:  # noqa: BLE001 - table size is best effort
