@@ -33,10 +33,6 @@ def _wait_processed(worker: Worker, target: float) -> None:
 class TestCrashRecovery:
     """A worker killed with SIGKILL and started again."""
 
-    # Known defect, under investigation: in about one run in four the restarted worker
-    # idles with zero lag before it has processed every re-delivered event (seen with both
-    # scoring paths). The guarantees below hold whenever it completes; rerun up to twice.
-    @pytest.mark.flaky(reruns=2)
     def test_kill_and_restart_keeps_every_alert_once(
         self, kafka_bootstrap: str, tmp_path: Path
     ) -> None:
