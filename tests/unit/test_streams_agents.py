@@ -114,6 +114,21 @@ class TestScorer:
         assert not again.alerts
         assert not again.risks
 
+    def test_a_failing_batch_is_scored_event_by_event(self) -> None:
+        """If the vectorised path raises, the same items are scored one by one from the table."""
+        items = _items(120)
+        expected = Scorer(Engine()).score(items, {}.get)
+        engine = Engine()
+
+        def broken(*args: object, **kwargs: object) -> list[object]:
+            raise RuntimeError("boom")
+
+        engine.process_batch = broken  # type: ignore[method-assign]
+        got = Scorer(engine).score(items, {}.get)
+        assert got.processed == expected.processed == 120
+        assert sorted(r.id for _, r in got.risks) == sorted(r.id for _, r in expected.risks)
+        assert got.states.keys() == expected.states.keys()
+
     def test_skip_is_per_input_partition(self) -> None:
         """An event from another input partition is applied even with a lower offset."""
         scorer = Scorer(Engine())
