@@ -46,8 +46,9 @@ class Observation:
         >>> Observation(owner=1, ts=0, nearest=4.0, own_nearest=0.2).fresh_share()
         0.05
         """
-        if self.own_nearest is None or self.nearest is None or not self.nearest > 0.0:
-            return 1.0
+        near = self.nearest
+        if self.own_nearest is None or near is None or not 0.0 < near < math.inf:
+            return 1.0  # no continuation, or no other client's input to measure against
         return min(1.0, self.own_nearest / self.nearest)
 
 
