@@ -49,7 +49,7 @@ class Observation:
         near = self.nearest
         if self.own_nearest is None or near is None or not 0.0 < near < math.inf:
             return 1.0  # no continuation, or no other client's input to measure against
-        return min(1.0, self.own_nearest / self.nearest)
+        return min(1.0, self.own_nearest / near)
 
 
 @dataclass(slots=True)
