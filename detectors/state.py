@@ -21,8 +21,10 @@ _ARRAYS = {"ring": np.float32, "class_hist": np.float32, "cells": np.uint8}
 
 @lru_cache(maxsize=1024)
 def _newest_first(size: int, pos: int) -> NDArray[np.intp]:
-    """Ring indices from the newest slot back to the oldest."""
-    return (pos - 1 - np.arange(size)) % size
+    """Ring indices from the newest slot back to the oldest (shared: read-only)."""
+    idx = (pos - 1 - np.arange(size)) % size
+    idx.setflags(write=False)
+    return idx
 
 
 @dataclass(slots=True)
