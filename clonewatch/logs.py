@@ -9,6 +9,11 @@ import sys
 import structlog
 
 
+def _stderr_logger(*args: object) -> structlog.PrintLogger:
+    """A logger writing to whatever ``sys.stderr`` is now (it may be replaced after set-up)."""
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure(level: str | None = None, fmt: str | None = None) -> None:
     """Configure structlog once for the process.
 
@@ -40,7 +45,7 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
