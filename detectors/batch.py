@@ -144,7 +144,8 @@ def _steps(
         # Only a query whose nearest own input is the one just before it continues a
         # stream (a drifting sensor, video frames); probes around a point or around
         # earlier parents (equation solving, JbDA) are not continuations.
-        own = np.where(masked.argmin(axis=1) == 0, masked.min(axis=1), np.nan).tolist()
+        nearest_slot = masked.argmin(axis=1)
+        own = np.where(nearest_slot == 0, masked[:, 0], np.nan).tolist()
     for row, k in enumerate(idx):
         p = pre[k]
         if p.retry:

@@ -165,8 +165,10 @@ class Engine:
         # A distance to a row that stayed is still the minimum over the rows that stayed,
         # so only the changed rows need searching; a row that was replaced needs a full search.
         gone = set(changed)
-        full = [k for k in rows if pre[k].nearest_row < 0 or pre[k].nearest_row in gone]
-        part = [k for k in rows if not (pre[k].nearest_row < 0 or pre[k].nearest_row in gone)]
+        full: list[int] = []
+        part: list[int] = []
+        for k in rows:
+            (full if pre[k].nearest_row < 0 or pre[k].nearest_row in gone else part).append(k)
         for group, columns in ((full, None), (part, changed)):
             if not group:
                 continue

@@ -161,14 +161,11 @@ class ModelPopulation:
         out: NDArray[np.int64] = bits @ weights
         return out
 
-    def nearest_other(self, z: FloatArray, owner: NDArray[np.int64]) -> FloatArray:
-        """Distance from each projected row to the nearest reference input of another client."""
-        return self.nearest_other_rows(z, owner)[0]
-
     def nearest_other_rows(
         self, z: FloatArray, owner: NDArray[np.int64], columns: list[int] | None = None
     ) -> tuple[FloatArray, NDArray[np.int64]]:
-        """Nearest distances and the reference rows they came from (-1: none).
+        """Distance from each projected row to the nearest reference input of another client,
+        and the reference row it came from (-1: none).
 
         With ``columns``, only those reference rows are searched (an epoch's changes).
         """
