@@ -140,6 +140,24 @@ class ScoredBatch:
     processed: int = 0
     skipped: int = 0
 
+    def admit(self, item: Item, positions: Positions) -> QueryEvent | None:
+        """The item's event, unless it is already folded into the state or undecodable."""
+        if item.origin is not None and item.origin[1] <= positions.get(item.origin[0], -1):
+            self.skipped += 1
+            return None
+        decoded = decode_event(item.value)
+        if isinstance(decoded, DeadLetter):  # only if the by-client topic was written by others
+            self.dead_letters.append(decoded)
+            return None
+        return decoded
+
+    def collect(self, key: bytes, output: Alert | RiskRecord) -> None:
+        """Keep one engine output under its client's key."""
+        if isinstance(output, Alert):
+            self.alerts.append((key, output))
+        else:
+            self.risks.append((key, output))
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
@@ -192,12 +210,8 @@ class Scorer:
                 if state is not None:
                     loaded[item.key] = state
             positions = positions_of[item.key]
-            if item.origin is not None and item.origin[1] <= positions.get(item.origin[0], -1):
-                out.skipped += 1
-                continue
-            decoded = decode_event(item.value)
-            if isinstance(decoded, DeadLetter):  # only if the by-client topic was written by others
-                out.dead_letters.append(decoded)
+            decoded = out.admit(item, positions)
+            if decoded is None:
                 continue
             client = decoded.client_id
             if client not in key_of:
@@ -210,10 +224,7 @@ class Scorer:
                 positions_of[item.key] = {**positions, item.origin[0]: item.origin[1]}
             out.processed += 1
         for o in self.engine.process_batch(events, states):
-            if isinstance(o, Alert):
-                out.alerts.append((key_of[o.user.id], o))
-            else:
-                out.risks.append((key_of[o.client_id], o))
+            out.collect(key_of[o.user.id if isinstance(o, Alert) else o.client_id], o)
         client_of = {key: client for client, key in key_of.items()}
         for key, positions in positions_of.items():
             owner = client_of.get(key)
@@ -229,14 +240,9 @@ class Scorer:
         live: dict[bytes, tuple[Positions, ClientState | None]] = {}
         for item in items:
             positions, state = live[item.key] if item.key in live else _load(lookup(item.key))
-            if item.origin is not None and item.origin[1] <= positions.get(item.origin[0], -1):
-                out.skipped += 1
+            event = out.admit(item, positions)
+            if event is None:
                 continue
-            decoded = decode_event(item.value)
-            if isinstance(decoded, DeadLetter):  # only if the by-client topic was written by others
-                out.dead_letters.append(decoded)
-                continue
-            event: QueryEvent = decoded
             new_state: ClientState | None
             outputs: Sequence[Alert | RiskRecord]
             try:
@@ -253,10 +259,7 @@ class Scorer:
             live[item.key] = (positions, new_state)
             out.processed += 1
             for o in outputs:
-                if isinstance(o, Alert):
-                    out.alerts.append((item.key, o))
-                else:
-                    out.risks.append((item.key, o))
+                out.collect(item.key, o)
         for key, (positions, state) in live.items():
             out.states[key] = pack_state(positions, state.to_bytes() if state is not None else b"")
         return out
