@@ -153,8 +153,11 @@ def own_server(request: pytest.FixtureRequest) -> Iterator[OwnServer]:
     # reach the directory (else the script moves it under /var/tmp).
     services_dir = Path(tempfile.mkdtemp(prefix="cw-restart-"))
     services_dir.chmod(0o755)
-    if (SHARED_DIST / ".").is_dir():
-        (services_dir / "dist").symlink_to(SHARED_DIST)  # reuse the unpacked servers
+    # Reuse the unpacked servers, except Elasticsearch under root: its own user may not reach
+    # the checkout (a clone in a 0700 directory), so it unpacks a copy from the Maven cache.
+    as_es_user = product == "elasticsearch" and os.geteuid() == 0
+    if (SHARED_DIST / ".").is_dir() and not as_es_user:
+        (services_dir / "dist").symlink_to(SHARED_DIST)
     port, transport = free_ports()
     port_var, transport_var, heap_var = PORT_VARS[product]
     env = {k: v for k, v in os.environ.items() if k != "CLONEWATCH_ES_BASE"}
