@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
@@ -33,6 +33,39 @@ class Observation:
     step_count: int = 0  # how many recent inputs that ratio was measured against
     collinearity: float | None = None  # |cos| between the last two steps
     own_nearest: float | None = None  # distance to the nearest of the client's recent inputs
+    # Same class bucket only: distances to the client's recent inputs, nearest first (empty
+    # when the nearest is the input just before: a continuation), and the nearest of the
+    # other clients' reference inputs and how many of those there are.
+    own_same: list[float] = field(default_factory=list)
+    other_same: float | None = None
+    other_same_count: int = 0
+
+    def self_surprise(self, min_reference: int) -> float | None:
+        """Surprise (nats) at how many of the client's own same-class inputs are nearer
+        than every other client's, if the client's inputs were exchangeable with theirs.
+
+        Among ``m`` own and ``R`` other inputs of the class, each ordering equally
+        likely, the chance that the ``j`` nearest are all the client's own is
+        ``m/(m+R) * (m-1)/(m+R-1) * ...`` (``j`` factors): a p-value, so the surprise
+        ``-log`` of it is at most Exp(1)-distributed for natural traffic. Synthetic
+        neighbours of earlier queries (JbDA, probes around a point) put several own
+        inputs nearer than any natural one. ``None`` when there is nothing to test.
+
+        >>> obs = Observation(owner=1, ts=0, own_same=[0.5, 0.9, 3.0], other_same=2.0,
+        ...                   other_same_count=9)
+        >>> round(obs.self_surprise(8), 3)  # 2 of 3 own nearer than 9 others: p = 3/12 * 2/11
+        3.091
+        """
+        other, own = self.other_same, self.own_same
+        if not own or other is None or math.isnan(other) or self.other_same_count < min_reference:
+            return None
+        m, r = len(own), self.other_same_count
+        log_p = 0.0
+        for t, d in enumerate(own):
+            if d >= other:
+                break
+            log_p += math.log((m - t) / (m + r - t))
+        return -log_p
 
     def fresh_share(self) -> float:
         """How much of this query is new ground: own-nearest over benign-nearest, at most 1.

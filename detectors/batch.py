@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from detectors.config import EngineConfig
-from detectors.population import ModelPopulation, stable_hash
-from detectors.state import ModelClientState
+from detectors.population import ModelPopulation, output_bucket, stable_hash
+from detectors.state import NO_LABEL, ModelClientState
 from schemas import QueryEvent
 
 FloatArray = NDArray[np.float64]
@@ -37,6 +37,12 @@ class Pre:
     step_count: int = 0
     collinearity: float | None = None
     own_nearest: float | None = None  # distance to the nearest of the client's recent inputs
+    label: int = -1  # class bucket of the answer (-1: none)
+    # Distances to the recent own inputs of the same class, nearest first (empty when the
+    # nearest is the input just before: a continuation of a stream is not tested).
+    own_same: list[float] = field(default_factory=list)
+    other_same: float | None = None  # nearest other client's reference input of the same class
+    other_same_count: int = 0
 
 
 def input_crc(z: NDArray[np.float32]) -> int:
@@ -64,12 +70,32 @@ def precompute(
         owners = np.asarray([stable_hash(events[k].client_id) for k in idx], dtype=np.int64)
         nearest, near_rows = pop.nearest_other_rows(z.astype(np.float64), owners)
         cells = pop.cells(z.astype(np.float64)).tolist()
-        found = zip(idx, nearest.tolist(), near_rows.tolist(), strict=True)
-        for row, (k, d, r) in enumerate(found):
+        labels = [_bucket(events[k], config) for k in idx]
+        found = zip(idx, nearest.tolist(), near_rows.tolist(), labels, strict=True)
+        for row, (k, d, r, lab) in enumerate(found):
             zr = z[row]
-            pre[k] = Pre(z=zr, crc=input_crc(zr), nearest=d, nearest_row=r, cell=cells[row])
+            pre[k] = Pre(
+                z=zr, crc=input_crc(zr), nearest=d, nearest_row=r, cell=cells[row], label=lab
+            )
+        same_class(pop, z.astype(np.float64), owners, [pre[k] for k in idx])
         _steps(events, idx, z, pre, state_of, config)
     return pre
+
+
+def _bucket(event: QueryEvent, config: EngineConfig) -> int:
+    bucket = output_bucket(event.output, config.class_buckets)
+    return -1 if bucket is None else bucket
+
+
+def same_class(
+    pop: ModelPopulation, z: FloatArray, owners: NDArray[np.int64], pres: list[Pre]
+) -> None:
+    """Fill in each event's nearest same-class reference input of another client."""
+    labels = np.asarray([p.label for p in pres], dtype=np.int64)
+    dist, count = pop.nearest_same_class(z, owners, labels)
+    for p, d, c in zip(pres, dist.tolist(), count.tolist(), strict=True):
+        p.other_same = d if c else None
+        p.other_same_count = c
 
 
 def _steps(
@@ -84,9 +110,12 @@ def _steps(
     w = config.step_window
     rows: list[NDArray[np.float32]] = [z]
     n_rows = z.shape[0]
-    recent: dict[str, tuple[list[int], list[int]]] = {}  # client -> (row ids, crcs), newest first
+    # client -> (row ids, crcs, class buckets) of its recent inputs, newest first
+    recent: dict[str, tuple[list[int], list[int], list[int]]] = {}
     pad = [-1] * w
     gathered: list[list[int]] = []  # per event: row ids of its recent inputs, -1 padded
+    glabels: list[list[int]] = []  # per event: their class buckets, -2 padded (matches none)
+    lpad = [-2] * w
     for row, k in enumerate(idx):
         client = events[k].client_id
         sim = recent.get(client)
@@ -94,24 +123,29 @@ def _steps(
             st = state_of(events[k])
             ids: list[int] = []
             crcs: list[int] = []
+            labs: list[int] = []
             if st is not None and st.ring is not None and st.ring_len:
                 past = st.recent(w)
                 rows.append(past)
                 ids = list(range(n_rows, n_rows + past.shape[0]))
                 n_rows += past.shape[0]
                 crcs = st.recent_crcs(w)
-            sim = (ids, crcs)
+                labs = st.recent_labels(w)
+            sim = (ids, crcs, labs)
             recent[client] = sim
-        ids, crcs = sim
+        ids, crcs, labs = sim
         p = pre[k]
         if p.crc in crcs:
             p.retry = True
             gathered.append(pad)
+            glabels.append(lpad)
             continue
         gathered.append(ids + pad[len(ids) :])
+        glabels.append(labs + lpad[len(labs) :])
         ids.insert(0, row)
         crcs.insert(0, p.crc)
-        del ids[w:], crcs[w:]
+        labs.insert(0, NO_LABEL if p.label < 0 else p.label)
+        del ids[w:], crcs[w:], labs[w:]
     gather = np.asarray(gathered, dtype=np.int64)
     valid = gather >= 0
     count = valid.sum(axis=1)
@@ -146,12 +180,22 @@ def _steps(
         # earlier parents (equation solving, JbDA) are not continuations.
         nearest_slot = masked.argmin(axis=1)
         own = np.where(nearest_slot == 0, masked[:, 0], np.nan).tolist()
+        # The same within the query's own class; a continuation is not tested.
+        label = np.asarray([pre[k].label for k in idx], dtype=np.int64)
+        same = valid & (np.asarray(glabels, dtype=np.int64) == label[:, None])
+        same_n = same.sum(axis=1)
+        ms = np.where(same, dist, np.inf)
+        tested = ((same_n > 0) & (ms.argmin(axis=1) > 0)).tolist()
+        ms.sort(axis=1)
+    same_ns = same_n.tolist()
     for row, k in enumerate(idx):
         p = pre[k]
         if p.retry:
             continue
         if counts[row] and own[row] == own[row]:  # not NaN
             p.own_nearest = own[row]
+        if tested[row]:
+            p.own_same = ms[row, : same_ns[row]].tolist()
         if enoughs[row]:
             p.step_ratio = ratios[row]
             p.step_count = counts[row]

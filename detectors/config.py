@@ -42,6 +42,7 @@ class EngineConfig:
     slow_rate: float = 0.76  # its benign tail rate
     cap_signal: float = 32.0  # one signal alone reaches at most "high"
     cap_volume: float = 1.5  # volume alone never reaches "low" (20)
+    self_min_reference: int = 8  # other clients' same-class inputs a self-similarity test needs
     client_test_every: int = 8  # client-level tests are recomputed every N queries
     min_client_test: int = 24  # queries before a client-level test counts
     # Alerting and risk emission.
@@ -50,3 +51,7 @@ class EngineConfig:
     quiet_queries: int = 100  # ...for this many consecutive queries
     risk_every_n: int = 100
     risk_every_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.class_buckets <= 255:
+            raise ValueError("class_buckets must be 1-255 (a bucket is kept in one byte)")

@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 
 from detectors.base import Observation, Reading, Signal
-from detectors.batch import Pre, precompute
+from detectors.batch import Pre, precompute, same_class
 from detectors.class_spread import ClassSpreadSignal
 from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
 from detectors.coverage import CoverageSignal
 from detectors.low_margin import LowMarginSignal, output_margin
 from detectors.novelty import NoveltySignal
-from detectors.population import Lesson, ModelPopulation, label_bucket, learn_eligible, stable_hash
+from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket, stable_hash
 from detectors.population_codec import dump_populations, load_populations
 from detectors.state import ClientState, ModelClientState
 from detectors.steps import StepSignal
@@ -162,6 +162,9 @@ class Engine:
         changed = sorted(set(pop.changed_rows))
         if not rows or not changed:
             return
+        z_all = np.asarray([pre[k].z for k in rows], dtype=np.float64)
+        owners_all = np.asarray([stable_hash(events[k].client_id) for k in rows], dtype=np.int64)
+        same_class(pop, z_all, owners_all, [pre[k] for k in rows])
         # A distance to a row that stayed is still the minimum over the rows that stayed,
         # so only the changed rows need searching; a row that was replaced needs a full search.
         gone = set(changed)
@@ -261,20 +264,20 @@ class Engine:
             step_count=pre.step_count,
             collinearity=pre.collinearity,
             own_nearest=pre.own_nearest,
+            own_same=pre.own_same,
+            other_same=pre.other_same,
+            other_same_count=pre.other_same_count,
         )
         if pre.z is not None:
             st.feature_n += 1
         if ev.output is not None:
             obs.margin = output_margin(ev.output.probabilities, ev.output.confidence)
-            label = ev.output.label
-            if label is None and ev.output.probabilities:
-                label = int(np.argmax(ev.output.probabilities))
-            if label is not None:
-                obs.label = label_bucket(label, cfg.class_buckets)
+            obs.label = output_bucket(ev.output, cfg.class_buckets)
+            if obs.label is not None:
                 st.output_n += 1
         readings: dict[str, Reading] = {s.name: s.update(obs, st, pop) for s in self.signals}
         if pre.z is not None and not pre.retry:
-            st.push(pre.z, pre.crc, cfg.ring_size)
+            st.push(pre.z, pre.crc, cfg.ring_size, obs.label)
         st.last_ts = max(st.last_ts, ts)
         risk, shares = self.combiner.risk(st.evidence, st.n)
         st.risk = risk
@@ -290,6 +293,7 @@ class Engine:
             novelty=readings["novelty"].lesson,
             step=readings["steps"].lesson,
             step_count=pre.step_count,
+            self_surprise=obs.self_surprise(cfg.self_min_reference),
             collinear=pre.collinearity,
             margin=readings["low_margin"].lesson,
             label=obs.label,

@@ -17,8 +17,10 @@ from numpy.typing import NDArray
 
 from detectors.config import EngineConfig
 from detectors.sketch import TailSketch
+from schemas import ModelOutput
 
 FloatArray = NDArray[np.float64]
+SELF_PRIOR = 32.0  # pseudo-queries behind the self-similarity scale before any is learned
 
 
 @lru_cache(maxsize=65_536)
@@ -30,6 +32,20 @@ def stable_hash(text: str) -> int:
 def label_bucket(label: str | int, buckets: int) -> int:
     """The class bucket of a label, stable across workers."""
     return stable_hash(f"label:{label}") % buckets
+
+
+def output_bucket(output: ModelOutput | None, buckets: int) -> int | None:
+    """The class bucket of a model answer: its label, else its most probable class.
+
+    >>> output_bucket(ModelOutput(probabilities=[0.2, 0.8]), 32) == label_bucket(1, 32)
+    True
+    """
+    if output is None:
+        return None
+    label = output.label
+    if label is None and output.probabilities:
+        label = int(np.argmax(output.probabilities))
+    return None if label is None else label_bucket(label, buckets)
 
 
 def learn_eligible(n: int) -> bool:
@@ -64,6 +80,7 @@ class Lesson:
     cell: int | None
     volume: float
     step_count: int = 0
+    self_surprise: float | None = None  # see Observation.self_surprise
 
 
 @dataclass(slots=True)
@@ -91,6 +108,7 @@ class ModelPopulation:
         self.warmup = Warmup()
         self.reference = np.zeros((0, config.projection_dim), dtype=np.float64)
         self.reference_owner = np.zeros(0, dtype=np.int64)
+        self.reference_label = np.zeros(0, dtype=np.int64)  # class bucket, -1 unknown
         self.reference_seen = 0
         self._ref_sq: FloatArray | None = None  # squared norms of the reference rows (cache)
         self._ref_owners: set[int] | None = None  # owners of the reference rows (cache)
@@ -105,6 +123,10 @@ class ModelPopulation:
         self.volume = TailSketch(config.sketch_size, seed=seed + 5)
         self.class_counts = np.ones(config.class_buckets, dtype=np.float64) * 0.5
         self.labels_seen = 0
+        # Self-similarity calibration: the total and count of eligible queries' surprises,
+        # starting from a prior of SELF_PRIOR queries at the exchangeable mean (at most 1).
+        self.self_sum = SELF_PRIOR
+        self.self_n = SELF_PRIOR
         self.cell_counts = np.ones(2**config.coverage_bits, dtype=np.float64) * 0.1
         self.pending: list[Lesson] = []
         self.epochs = 0
@@ -188,6 +210,39 @@ class ModelPopulation:
             best = np.asarray(columns, dtype=np.int64)[best]
         return dist, best.astype(np.int64)
 
+    def nearest_same_class(
+        self, z: FloatArray, owner: NDArray[np.int64], label: NDArray[np.int64]
+    ) -> tuple[FloatArray, NDArray[np.int64]]:
+        """Per row: distance to the nearest reference input of the same class bucket from
+        another client, and how many such inputs there are (NaN and 0 without a label)."""
+        ref = self.reference
+        n = z.shape[0]
+        dist = np.full(n, np.nan)
+        count = np.zeros(n, dtype=np.int64)
+        if ref.shape[0] == 0 or n == 0:
+            return dist, count
+        mask = (label[:, None] == self.reference_label[None, :]) & (label[:, None] >= 0)
+        mask &= owner[:, None] != self.reference_owner[None, :]
+        count = mask.sum(axis=1)
+        rows = np.flatnonzero(count)
+        if rows.size:
+            if self._ref_sq is None or self._ref_sq.shape[0] != ref.shape[0]:
+                self._ref_sq = (ref * ref).sum(axis=1)
+            zr = z[rows]
+            d2 = (zr * zr).sum(axis=1)[:, None] + self._ref_sq[None, :] - 2.0 * zr @ ref.T
+            d2 = np.where(mask[rows], d2, np.inf)
+            dist[rows] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+        return dist, count
+
+    def self_scale(self) -> float:
+        """The population's mean self-similarity surprise, at least 1.
+
+        Exchangeable traffic averages at most 1 nat; natural clients that are more
+        self-similar than that (one user's similar photos) raise the mean, and a
+        client's surprise is divided by it, so the test allows for exactly that much.
+        """
+        return max(1.0, self.self_sum / self.self_n)
+
     def _reference_owners(self) -> set[int]:
         if self._ref_owners is None:
             self._ref_owners = set(self.reference_owner.tolist())
@@ -223,7 +278,10 @@ class ModelPopulation:
         self._ref_owners = None
         for ls in self.pending:
             if ls.z is not None:
-                self._add_reference(ls.owner, ls.z)
+                self._add_reference(ls.owner, ls.z, -1 if ls.label is None else ls.label)
+            if ls.self_surprise is not None:
+                self.self_sum += ls.self_surprise
+                self.self_n += 1.0
             if ls.novelty is not None:
                 self.novelty.add(ls.novelty)
             if ls.step is not None:
@@ -241,13 +299,14 @@ class ModelPopulation:
         self.pending = []
         self.epochs += 1
 
-    def _add_reference(self, owner: int, z: FloatArray) -> None:
+    def _add_reference(self, owner: int, z: FloatArray, label: int) -> None:
         size = self.config.reference_size
         n = self.reference_seen
         if self.reference.shape[0] < size:
             self.changed_rows.append(self.reference.shape[0])
             self.reference = np.vstack([self.reference, z[None, :]])
             self.reference_owner = np.append(self.reference_owner, owner)
+            self.reference_label = np.append(self.reference_label, label)
             self._ref_sq = None
         else:
             j = int(self.rng.integers(0, n + 1))
@@ -255,6 +314,7 @@ class ModelPopulation:
                 self.changed_rows.append(j)
                 self.reference[j] = z
                 self.reference_owner[j] = owner
+                self.reference_label[j] = label
                 if self._ref_sq is not None:
                     self._ref_sq[j] = (self.reference[j : j + 1] ** 2).sum(axis=1)[0]
         self.reference_seen = n + 1

@@ -12,7 +12,8 @@ from detectors.config import EngineConfig
 from detectors.population import Lesson, ModelPopulation, Warmup
 from detectors.sketch import TailSketch
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added reference labels and the self-similarity calibration
+READABLE = (1, 2)
 _ARRAYS = (
     "mean",
     "scale",
@@ -21,11 +22,12 @@ _ARRAYS = (
     "offsets",
     "reference",
     "reference_owner",
+    "reference_label",
     "class_counts",
     "cell_counts",
 )
 _SKETCHES = ("novelty", "step", "step16", "step32", "collinear", "margin", "volume")
-_SCALARS = ("dim", "reference_seen", "labels_seen", "epochs")
+_SCALARS = ("dim", "reference_seen", "labels_seen", "epochs", "self_sum", "self_n")
 
 
 def _arr(a: np.ndarray | None) -> list[Any] | None:
@@ -69,10 +71,14 @@ def _unsketch(s: TailSketch, obj: dict[str, Any]) -> None:
 
 def _lesson(ls: Lesson) -> dict[str, Any]:
     keys = ["owner", "novelty", "step", "collinear", "margin", "label", "cell", "volume"]
-    keys.append("step_count")
+    keys += ["step_count", "self_surprise"]
     d = {k: getattr(ls, k) for k in keys}
     d["z"] = _arr(ls.z)
     return d
+
+
+def _unlesson(d: dict[str, Any]) -> Lesson:
+    return Lesson(**{**d, "z": _unarr(d["z"])})
 
 
 def dump_populations(pops: dict[str, ModelPopulation]) -> bytes:
@@ -93,21 +99,24 @@ def dump_populations(pops: dict[str, ModelPopulation]) -> bytes:
 def load_populations(blob: bytes, config: EngineConfig) -> dict[str, ModelPopulation]:
     """Restore baselines written by :func:`dump_populations`."""
     data = json.loads(blob)
-    if not isinstance(data, dict) or data.get("v") != FORMAT_VERSION:
+    if not isinstance(data, dict) or data.get("v") not in READABLE:
         raise ValueError("not a Clonewatch population snapshot of a known version")
     out: dict[str, ModelPopulation] = {}
     for model_id, obj in data["models"].items():
         p = ModelPopulation(model_id, config)
         for k in _SCALARS:
-            setattr(p, k, obj[k])
+            if k in obj:  # a version-1 snapshot has no self-similarity calibration yet
+                setattr(p, k, obj[k])
         for k in _ARRAYS:
-            v = _unarr(obj[k])
+            v = _unarr(obj.get(k))
             if v is not None or k in ("mean", "scale", "projection", "hyperplanes", "offsets"):
                 setattr(p, k, v)
         for k in _SKETCHES:
             _unsketch(getattr(p, k), obj["sketches"][k])
         p.rng.bit_generator.state = obj["rng"]
-        p.pending = [Lesson(**{**ls, "z": _unarr(ls["z"])}) for ls in obj["pending"]]
+        if "reference_label" not in obj:  # version 1: rows without labels
+            p.reference_label = np.full(p.reference.shape[0], -1, dtype=np.int64)
+        p.pending = [_unlesson(ls) for ls in obj["pending"]]
         rows = [r for r in (_unarr(v) for v in obj["warmup_rows"]) if r is not None]
         per_client = {int(k): int(v) for k, v in obj["warmup_per_client"]}
         p.warmup = Warmup(rows=rows, per_client=per_client)

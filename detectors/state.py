@@ -16,7 +16,13 @@ from detectors.config import EngineConfig
 
 FORMAT_VERSION = 2
 MAGIC = b"CWS2"
-_ARRAYS = {"ring": np.float32, "class_hist": np.float32, "cells": np.uint8}
+_ARRAYS = {
+    "ring": np.float32,
+    "class_hist": np.float32,
+    "cells": np.uint8,
+    "ring_label": np.uint8,  # one byte each, so a reader that predates it skips it exactly
+}
+NO_LABEL = 255
 
 
 @lru_cache(maxsize=1024)
@@ -40,6 +46,7 @@ class ModelClientState:
     ring_len: int = 0
     ring_pos: int = 0
     ring_crc: list[int] = field(default_factory=list)
+    ring_label: NDArray[np.uint8] | None = None  # class bucket of each ring input (NO_LABEL)
     class_hist: NDArray[np.float32] | None = None
     cells: NDArray[np.uint8] | None = None
     distinct_cells: int = 0
@@ -68,14 +75,29 @@ class ModelClientState:
         newest = crc[pos - 1 :: -1] + crc[pos:][::-1] if pos else crc[::-1]
         return newest[: min(k, self.ring_len)]
 
-    def push(self, z: NDArray[np.float32], crc: int, size: int) -> None:
-        """Append a projected input (and its checksum) to the ring."""
+    def recent_labels(self, k: int) -> list[int]:
+        """Class buckets of the last ``k`` inputs, newest first (NO_LABEL: unknown)."""
+        if self.ring is None or self.ring_len == 0:
+            return []
+        k = min(k, self.ring_len)
+        if self.ring_label is None:  # a state saved before labels were kept
+            return [NO_LABEL] * k
+        idx = _newest_first(self.ring.shape[0], self.ring_pos)[:k]
+        labels: list[int] = self.ring_label[idx].tolist()
+        return labels
+
+    def push(self, z: NDArray[np.float32], crc: int, size: int, label: int | None = None) -> None:
+        """Append a projected input (its checksum and class bucket) to the ring."""
         if self.ring is None or self.ring.shape != (size, z.shape[0]):
             self.ring = np.zeros((size, z.shape[0]), dtype=np.float32)
             self.ring_crc = [0] * size
+            self.ring_label = None
             self.ring_len = self.ring_pos = 0
+        if self.ring_label is None or self.ring_label.shape[0] != size:
+            self.ring_label = np.full(size, NO_LABEL, dtype=np.uint8)
         self.ring[self.ring_pos] = z
         self.ring_crc[self.ring_pos] = crc
+        self.ring_label[self.ring_pos] = NO_LABEL if label is None else label
         self.ring_pos = (self.ring_pos + 1) % size
         self.ring_len = min(self.ring_len + 1, size)
 

@@ -7,16 +7,18 @@ import math
 from detectors.base import Observation, Reading, bernoulli_cusum, cusum_surprise, ewma
 from detectors.config import EngineConfig
 from detectors.population import ModelPopulation
+from detectors.sketch import MAX_TAIL_EVIDENCE
 from detectors.state import ModelClientState
 
 TAIL = 0.1  # a step is "small" when it is in the lower 10 % of benign clients' steps
 PROBING = 0.7  # the rate of small steps the alternative hypothesis expects
+LOOKS = math.log(3.0)  # chain, line and self-similarity: the price of taking the best
 
 
 class StepSignal:
     """Small systematic steps and line searches between a client's own queries.
 
-    Two scale-free views of each query against the client's last distinct
+    Three scale-free views of each query against the client's last distinct
     inputs (computed for a whole micro-batch in :mod:`detectors.batch`):
 
     * the nearest step divided by the median distance to those inputs. A step
@@ -28,8 +30,18 @@ class StepSignal:
       pairs, whose every step is small, do.
     * the collinearity ``|cos|`` of the last two steps (upper tail, CUSUM):
       Tramèr path finding and cryptanalytic line searches walk straight lines.
+    * self-similarity, class by class (PRADA's insight, with bounded state): how
+      many of the client's own recent inputs of the query's class are nearer
+      than every other client's input of that class, as a surprise against
+      exchangeable traffic (:meth:`Observation.self_surprise`). It needs no
+      per-window calibration, so it works from a model's first hour, and a
+      class-skewed client is compared within its class. The surprise is divided
+      by the population's own mean (natural self-similarity), capped per query,
+      and fades out for clients whose queries mostly continue the one before
+      (sensor streams). CUSUM as for collinearity.
 
     Exact repeats of a recent input are retries, not steps: they add nothing.
+    The best of the three looks, less ``log 3``, is the evidence.
 
     Examples
     --------
@@ -48,6 +60,13 @@ class StepSignal:
     >>> chain = [sig.update(obs, st, pop) for _ in range(30)]
     >>> chain[-1].evidence > 20
     True
+    >>> sig, st = StepSignal(cfg), ModelClientState()  # 3 of 4 own inputs nearer than 30 others
+    >>> obs = Observation(1, 0, own_same=[0.2, 0.3, 0.4, 2.0], other_same=1.0, other_same_count=30)
+    >>> round(obs.self_surprise(cfg.self_min_reference), 2)
+    7.31
+    >>> family = [sig.update(obs, st, pop) for _ in range(10)]
+    >>> family[-1].evidence > 20
+    True
     """
 
     name = "steps"
@@ -58,7 +77,8 @@ class StepSignal:
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Fold the step from the client's recent queries to this one into its evidence."""
         cfg = self.config
-        if obs.retry or (obs.step_ratio is None and obs.collinearity is None):
+        surprise = None if obs.retry else obs.self_surprise(cfg.self_min_reference)
+        if obs.retry or (obs.step_ratio is None and obs.collinearity is None and surprise is None):
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
         chain = state.values.get("chain_steps", 0.0)
         sketch = pop.step_sketch_for(obs.step_count)
@@ -70,7 +90,16 @@ class StepSignal:
         if obs.collinearity is not None and pop.collinear.count >= cfg.min_sketch:
             line = cusum_surprise(state, "line_steps", pop.collinear.upper(obs.collinearity), cfg)
             state.values["line_steps"] = line
-        best = max(chain, state.values.get("line_steps", 0.0))
-        evidence = max(0.0, best - math.log(2.0))  # the better of two looks
+        if obs.step_count or obs.own_nearest is not None:
+            ewma(state, "continuity", 0.0 if obs.own_nearest is None else 1.0, alpha=0.1)
+        if surprise is not None:
+            # A stream of continuations (sensor readings, video frames) is self-similar by
+            # nature: the test fades out as continuations approach half the client's queries.
+            fresh = max(0.0, 1.0 - 2.0 * state.values.get("continuity", 0.0))
+            e = fresh * min(MAX_TAIL_EVIDENCE, surprise / pop.self_scale())
+            near_own = cusum_surprise(state, "near_own", e, cfg)
+            state.values["near_own"] = near_own
+        best = max(chain, state.values.get("line_steps", 0.0), state.values.get("near_own", 0.0))
+        evidence = max(0.0, best - LOOKS)  # the best of three looks
         state.evidence[self.name] = evidence
         return Reading(state.values.get(self.name, 0.0), evidence, lesson=obs.step_ratio)

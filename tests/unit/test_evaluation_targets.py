@@ -57,10 +57,14 @@ class TestTargets:
         assert cw.heavy_batch_flagged == 0
 
     def test_ahead_of_prada(self, report: EvaluationReport) -> None:
-        """Every attacker PRADA catches and every one it misses is caught; far fewer false flags."""
+        """Every attacker caught, each PRADA catches with at most 3/4 of its queries; far fewer
+        false flags."""
         cw = {a.name: a for a in report.clonewatch.attackers}
         for row in report.prada.attackers:
             assert cw[row.name].caught and cw[row.name].caught_before_90
+            ours, theirs = cw[row.name].queries_to_alert, row.queries_to_alert
+            if theirs is not None:
+                assert ours is not None and ours * 4 <= theirs * 3, (row.name, ours, theirs)
         assert report.clonewatch.attackers_caught > report.prada.attackers_caught
         assert report.clonewatch.benign_flagged_share * 10 < report.prada.benign_flagged_share
         assert report.clonewatch.heavy_batch_flagged < report.prada.heavy_batch_flagged

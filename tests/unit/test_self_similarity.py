@@ -1,0 +1,128 @@
+"""Queries nearer to the client's own earlier ones than to anyone else's, class by class."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from detectors.config import EngineConfig
+from detectors.engine import Engine
+from detectors.state import ClientState
+from schemas import QueryEvent
+
+DIM, CLASSES = 8, 4
+T0 = 1_793_491_200
+CENTRES = np.random.default_rng(7).normal(0.0, 3.0, (CLASSES, DIM))
+
+
+def _label(x: np.ndarray) -> int:
+    return int(np.argmin(((CENTRES - x) ** 2).sum(axis=1)))
+
+
+def _events(client: str, xs: np.ndarray, start: int = 0) -> list[QueryEvent]:
+    return [
+        QueryEvent.model_validate(
+            {
+                "event_id": f"{client}-{start + i}",
+                "timestamp": T0 + start + i,
+                "client_id": client,
+                "model_id": "m",
+                "features": [float(v) for v in x],
+                "output": {"label": _label(x)},
+            }
+        )
+        for i, x in enumerate(xs)
+    ]
+
+
+def _natural(rng: np.random.Generator, n: int, classes: list[int] | None = None) -> np.ndarray:
+    pick = rng.choice(classes or list(range(CLASSES)), size=n)
+    out: np.ndarray = CENTRES[pick] + rng.normal(0.0, 1.0, (n, DIM))
+    return out
+
+
+def _near_own(engine: Engine, events: list[QueryEvent], client: str) -> float:
+    """The client's self-similarity CUSUM (nats) after the events."""
+    engine.process_batch(events)
+    state = engine.client_state(client)
+    assert state is not None
+    return state.models["m"].values.get("near_own", 0.0)
+
+
+@pytest.fixture
+def engine() -> Engine:
+    """An engine whose baseline has learned 60 natural clients of four classes."""
+    rng = np.random.default_rng(0)
+    eng = Engine(EngineConfig(seed=1))
+    xs = _natural(rng, 60 * 24)
+    natural = [
+        ev
+        for i in range(60)
+        for ev in _events(f"user-{i}", xs[i * 24 : (i + 1) * 24], start=i * 24)
+    ]
+    natural.sort(key=lambda e: e.ts)
+    eng.process_batch(natural)
+    return eng
+
+
+def test_augmented_families_build_evidence(engine: Engine) -> None:
+    """JbDA-style children of a few seeds, interleaved by family, are caught by this test."""
+    rng = np.random.default_rng(2)
+    family = _natural(rng, 8)
+    xs = [family]
+    while sum(len(x) for x in xs) < 160:
+        parents = np.vstack(xs)
+        xs.append(parents + 0.3 * np.sign(rng.normal(size=parents.shape)))
+    attack = np.vstack(xs)[:160]
+    assert _near_own(engine, _events("attacker", attack, 10_000), "attacker") > 20.0
+
+
+def test_class_skewed_natural_client_builds_none(engine: Engine) -> None:
+    """A client asking almost only about one class is compared within that class."""
+    rng = np.random.default_rng(3)
+    skewed = _natural(rng, 160, classes=[2] * 9 + [0])
+    assert _near_own(engine, _events("skewed", skewed, 10_000), "skewed") < 6.0
+
+
+def test_natural_client_builds_none(engine: Engine) -> None:
+    """A heavy client of natural inputs stays exchangeable with everyone else."""
+    rng = np.random.default_rng(4)
+    heavy = _natural(rng, 300)
+    assert _near_own(engine, _events("heavy", heavy, 10_000), "heavy") < 6.0
+
+
+def test_continuing_stream_builds_none(engine: Engine) -> None:
+    """A sensor-like random walk is self-similar by nature: its continuations do not count."""
+    rng = np.random.default_rng(5)
+    walk = CENTRES[1] + np.cumsum(rng.normal(0.0, 0.05, (300, DIM)), axis=0)
+    assert _near_own(engine, _events("sensor", walk, 10_000), "sensor") < 6.0
+
+
+def test_state_saved_before_labels_still_scores(engine: Engine) -> None:
+    """A client state written without ring labels loads, and its labels fill in as it goes."""
+    rng = np.random.default_rng(6)
+    first = _events("old", _natural(rng, 40), 10_000)
+    engine.process_batch(first)
+    state = engine.clients["old"]
+    state.models["m"].ring_label = None
+    restored = ClientState.from_bytes(state.to_bytes())
+    assert restored.models["m"].ring_label is None
+    assert restored.models["m"].recent_labels(3) == [255, 255, 255]
+    out = engine.step(_events("old", _natural(rng, 1), 20_000)[0], restored)[0]
+    assert out.models["m"].ring_label is not None
+
+
+def test_baseline_saved_before_labels_still_loads(engine: Engine) -> None:
+    """A version-1 population snapshot loads with unlabelled reference rows and the prior scale."""
+    snapshot = json.loads(engine.export_population())
+    snapshot["v"] = 1
+    for model in snapshot["models"].values():
+        for key in ("reference_label", "self_sum", "self_n"):
+            del model[key]
+    fresh = Engine(EngineConfig(seed=1))
+    fresh.import_population(json.dumps(snapshot).encode())
+    pop = fresh.populations["m"]
+    assert (pop.reference_label == -1).all() and len(pop.reference_label) == len(pop.reference)
+    assert pop.self_scale() == 1.0
