@@ -21,6 +21,9 @@ from schemas import ModelOutput
 
 FloatArray = NDArray[np.float64]
 SELF_PRIOR = 32.0  # pseudo-queries behind the self-similarity scale before any is learned
+TAIL_NATS = -math.log(0.05)  # a lesson beyond the 95th percentile of benign novelty is "tail"
+TAIL_SHARE = 0.1  # at most this share of recently offered lessons may teach from the tail
+TAIL_MEMORY = 512.0  # lessons over which that share is measured (exponential decay)
 
 
 @lru_cache(maxsize=65_536)
@@ -130,6 +133,11 @@ class ModelPopulation:
         self.cell_counts = np.ones(2**config.coverage_bits, dtype=np.float64) * 0.1
         self.pending: list[Lesson] = []
         self.epochs = 0
+        # Poisoning guard: decayed counts of lessons offered and of tail lessons taught
+        # (a prior of 64 lessons at the nominal 5 %), and how many tail lessons were withheld.
+        self.offered_recent = 64.0
+        self.tail_recent = 3.2
+        self.withheld = 0
 
     # ------------------------------------------------------------------ features
     @property
@@ -277,6 +285,8 @@ class ModelPopulation:
         self.changed_rows = []
         self._ref_owners = None
         for ls in self.pending:
+            if not self._admit(ls):
+                continue
             if ls.z is not None:
                 self._add_reference(ls.owner, ls.z, -1 if ls.label is None else ls.label)
             if ls.self_surprise is not None:
@@ -298,6 +308,27 @@ class ModelPopulation:
             self.volume.add(ls.volume)
         self.pending = []
         self.epochs += 1
+
+    def _admit(self, ls: Lesson) -> bool:
+        """Whether a lesson may teach: tail lessons only up to a fixed share of all offered.
+
+        Benign traffic puts about 5 % of its inputs in the novelty tail, so up to 10 % of
+        recent lessons may come from there and a real drift is still learned, slowly. A burst
+        of out-of-distribution lessons from many fresh accounts (a campaign warming the
+        baseline up to its own inputs before its other accounts strike) is mostly withheld.
+        """
+        decay = 1.0 - 1.0 / TAIL_MEMORY
+        self.offered_recent = self.offered_recent * decay + 1.0
+        self.tail_recent *= decay
+        if ls.novelty is None or self.novelty.count < self.config.min_sketch:
+            return True
+        if self.novelty.upper(ls.novelty) < TAIL_NATS:
+            return True
+        if self.tail_recent + 1.0 > TAIL_SHARE * self.offered_recent:
+            self.withheld += 1
+            return False
+        self.tail_recent += 1.0
+        return True
 
     def _add_reference(self, owner: int, z: FloatArray, label: int) -> None:
         size = self.config.reference_size

@@ -27,7 +27,17 @@ _ARRAYS = (
     "cell_counts",
 )
 _SKETCHES = ("novelty", "step", "step16", "step32", "collinear", "margin", "volume")
-_SCALARS = ("dim", "reference_seen", "labels_seen", "epochs", "self_sum", "self_n")
+_SCALARS = (
+    "dim",
+    "reference_seen",
+    "labels_seen",
+    "epochs",
+    "self_sum",
+    "self_n",
+    "offered_recent",
+    "tail_recent",
+    "withheld",
+)
 
 
 def _arr(a: np.ndarray | None) -> list[Any] | None:

@@ -68,3 +68,25 @@ class TestTargets:
         assert report.clonewatch.attackers_caught > report.prada.attackers_caught
         assert report.clonewatch.benign_flagged_share * 10 < report.prada.benign_flagged_share
         assert report.clonewatch.heavy_batch_flagged < report.prada.heavy_batch_flagged
+
+
+@pytest.fixture(scope="module")
+def other_day(tmp_path_factory: pytest.TempPathFactory) -> EvaluationReport:
+    """Another seeded day (seed 11): the campaign runs at night, before most benign traffic."""
+    out = tmp_path_factory.mktemp("eval11")
+    log, truth = out / "q.jsonl.gz", out / "truth.json"
+    simulate(log, truth, seed=11, scale=1.0)
+    return evaluate(Path(log), Path(truth), replay_path(log).alerts)
+
+
+@pytest.mark.slow
+def test_another_day_every_family_caught_and_benign_left_alone(other_day: EvaluationReport) -> None:
+    """On a day the README does not show, every family is caught and no benign kind is flagged.
+
+    Its campaign is caught on every account, but only after 217 of its queries (ten per
+    account), by when its surrogate has 0.89 of a final 0.98: per-account alerting cannot be
+    earlier; see the README's known limits.
+    """
+    cw = other_day.clonewatch
+    assert cw.every_family_caught, cw.families_missed
+    assert cw.benign_flagged_share <= 0.01 and cw.heavy_batch_flagged == 0
