@@ -237,7 +237,7 @@ class Engine:
     ) -> str | None:
         """Score one event; say whether the model's baseline changed ("epoch", "freeze")."""
         cfg = self.config
-        pop = self._population(ev.model_id)
+        pop = self.populations.get(ev.model_id) or self._population(ev.model_id)
         st = client.model(ev.model_id, cfg)
         ts = ev.ts
         owner = stable_hash(ev.client_id)
@@ -272,10 +272,12 @@ class Engine:
             if label is not None:
                 obs.label = label_bucket(label, cfg.class_buckets)
                 st.output_n += 1
-        readings: dict[str, Reading] = {s.name: s.update(obs, st, pop) for s in self.signals}
+        readings: dict[str, Reading] = {}
+        for signal in self.signals:
+            readings[signal.name] = signal.update(obs, st, pop)
         if pre.z is not None and not pre.retry:
             st.push(pre.z, pre.crc, cfg.ring_size)
-        st.last_ts = max(st.last_ts, ts)
+        st.last_ts = ts if ts > st.last_ts else st.last_ts  # max(st.last_ts, ts)
         risk, shares = self.combiner.risk(st.evidence, st.n)
         st.risk = risk
         self._emit(ev, ts, st, _Verdict(risk, level_for_score(risk), shares, readings), out)
