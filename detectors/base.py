@@ -122,8 +122,8 @@ def cusum(state: ModelClientState, name: str, increment: float, config: EngineCo
     (drift 1.9) accumulates a persistent moderate shift, such as perturbed
     natural inputs. The better of the two looks, less log 2, is the surprise.
     """
-    state.evidence[name] = cusum_surprise(state, name, increment, config)
-    return state.evidence[name]
+    surprise = state.evidence[name] = cusum_surprise(state, name, increment, config)
+    return surprise
 
 
 def cusum_surprise(
@@ -133,14 +133,21 @@ def cusum_surprise(
     fast_key, slow_key = _cusum_keys(key)
     values = state.values
     cap = 2.0 * config.cap_signal
+    # min(max(0.0, x), limit) and max(a, b) spelt as comparisons: the same floats, faster.
     fast = values.get(fast_key, 0.0) + increment - config.cusum_drift
-    fast = min(max(0.0, fast), cap / config.cusum_rate)
+    fast = fast if fast > 0.0 else 0.0
+    limit = cap / config.cusum_rate
+    fast = limit if limit < fast else fast
     slow = values.get(slow_key, 0.0) + increment - config.slow_drift
-    slow = min(max(0.0, slow), cap / config.slow_rate)
+    slow = slow if slow > 0.0 else 0.0
+    limit = cap / config.slow_rate
+    slow = limit if limit < slow else slow
     values[fast_key] = fast
     values[slow_key] = slow
-    best = max(config.cusum_rate * fast, config.slow_rate * slow)
-    return max(0.0, best - LOG2)
+    best = config.cusum_rate * fast
+    other = config.slow_rate * slow
+    best = (other if other > best else best) - LOG2
+    return best if best > 0.0 else 0.0
 
 
 @lru_cache(maxsize=64)
@@ -161,16 +168,19 @@ def bernoulli_cusum(
     itself a surprise in nats.
     """
     inc = math.log(p1 / p0) if hit else math.log((1.0 - p1) / (1.0 - p0))
-    s = min(max(0.0, state.values.get(key, 0.0) + inc), cap)
+    s = state.values.get(key, 0.0) + inc
+    s = s if s > 0.0 else 0.0  # min(max(0.0, s), cap)
+    s = cap if cap < s else s
     state.values[key] = s
     return s
 
 
 def ewma(state: ModelClientState, name: str, value: float, alpha: float = 0.05) -> float:
     """An exponentially weighted mean kept in the client state's ``values``."""
-    prev = state.values.get(name)
+    values = state.values
+    prev = values.get(name)
     out = value if prev is None else (1 - alpha) * prev + alpha * value
-    state.values[name] = out
+    values[name] = out
     return out
 
 

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from detectors.config import EngineConfig
 from detectors.population import ModelPopulation, output_bucket, stable_hash
+from detectors.scratch import scratch
 from detectors.state import NO_LABEL, ModelClientState
 from schemas import QueryEvent
 
@@ -151,10 +152,14 @@ def _steps(
     count = valid.sum(axis=1)
     if not count.any():
         return
-    allrows = np.vstack(rows).astype(np.float64)
+    # vstack, astype, fancy indexing and ** 2 as before, but in kept buffers (scratch.py)
+    ws, dim = scratch(), z.shape[1]
+    allrows = np.concatenate(rows, out=ws.array("rows", (n_rows, dim)))
     zz = z.astype(np.float64)
-    prev = allrows[np.where(valid, gather, 0)]
-    dist = np.sqrt(((prev - zz[:, None, :]) ** 2).sum(axis=2))
+    prev = ws.array("prev", (*gather.shape, dim))
+    np.take(allrows, np.where(valid, gather, 0), axis=0, out=prev, mode="clip")  # all in range
+    diff = np.subtract(prev, zz[:, None, :], out=ws.array("diff", prev.shape))
+    dist = np.sqrt(np.square(diff, out=diff).sum(axis=2))
     enough = count >= config.step_min_recent
     ratio = np.full(len(idx), np.nan)
     if enough.any():

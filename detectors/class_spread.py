@@ -53,9 +53,11 @@ class ClassSpreadSignal:
         cfg = self.config
         if obs.label is None:
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
-        if state.class_hist is None:
-            state.class_hist = np.zeros(cfg.class_buckets, dtype=np.float32)
-        state.class_hist[obs.label] += 1.0
+        hist32 = state.class_hist
+        if hist32 is None:
+            hist32 = state.class_hist = np.zeros(cfg.class_buckets, dtype=np.float32)
+        # A count plus one, exact in float64 and so rounded to float32 as ``+= 1.0`` would.
+        hist32[obs.label] = hist32.item(obs.label) + 1.0
         n = state.output_n
         if n < cfg.min_client_test or n % cfg.client_test_every:
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
@@ -63,7 +65,7 @@ class ClassSpreadSignal:
         surprisal = -np.log(prior)
         h_prior = float((prior * surprisal).sum())
         sd = math.sqrt(max(float((prior * surprisal**2).sum()) - h_prior**2, 0.0))
-        hist = state.class_hist.astype(np.float64)
+        hist = hist32.astype(np.float64)
         h_client = _entropy(hist / hist.sum())
         if sd < 0.05:
             state.values[self.name] = h_client - h_prior

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping
+from itertools import pairwise
 
 from detectors.config import EngineConfig
 
@@ -36,6 +36,10 @@ def gamma_tail_surprise(total: float, k: int) -> float:
     return max(0.0, total - math.log(acc))
 
 
+# The segments between successive anchors: (x0, y0, x1, y1, y1 - y0, x1 - x0).
+_SEGMENTS = tuple((x0, y0, x1, y1, y1 - y0, x1 - x0) for (x0, y0), (x1, y1) in pairwise(ANCHORS))
+
+
 def risk_of_surprise(c: float) -> float:
     """Map combined surprise (nats) to a 0-100 risk along the band anchors.
 
@@ -44,9 +48,9 @@ def risk_of_surprise(c: float) -> float:
     """
     if c <= 0.0:
         return 0.0
-    for (x0, y0), (x1, y1) in itertools.pairwise(ANCHORS):
+    for x0, y0, x1, _, dy, dx in _SEGMENTS:
         if c <= x1:
-            return y0 + (y1 - y0) * (c - x0) / (x1 - x0)
+            return y0 + dy * (c - x0) / dx
     x_last, y_last = ANCHORS[-1]
     return y_last + (100.0 - y_last) * (1.0 - math.exp(-(c - x_last) / 10.0))
 
@@ -83,9 +87,17 @@ class RiskCombiner:
 
     def risk(self, evidence: Mapping[str, float], n: int) -> tuple[float, dict[str, float]]:
         """The risk (0-100) and each signal's share of it in risk points."""
-        capped = self.capped(evidence)
+        cfg = self.config
+        cap_volume, cap_signal = cfg.cap_volume, cfg.cap_signal
+        capped = {}
+        for k, v in evidence.items():  # as ``capped``: min(v, cap) is v unless cap < v
+            cap = cap_volume if k == "volume" else cap_signal
+            capped[k] = cap if cap < v else v
         total = sum(capped.values())
-        combined = gamma_tail_surprise(total, len(capped)) - math.log(max(n, 1))
+        combined = gamma_tail_surprise(total, len(capped)) - math.log(n if n > 1 else 1)
         risk = risk_of_surprise(combined)
-        shares = {k: (risk * v / total if total > 0 else 0.0) for k, v in capped.items()}
+        if total > 0:
+            shares = {k: risk * v / total for k, v in capped.items()}
+        else:
+            shares = dict.fromkeys(capped, 0.0)
         return risk, shares

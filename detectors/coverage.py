@@ -49,11 +49,13 @@ class CoverageSignal:
         cfg = self.config
         if obs.cell is None:
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
-        if state.cells is None:
-            state.cells = np.zeros((2**cfg.coverage_bits) // 8, dtype=np.uint8)
+        cells = state.cells
+        if cells is None:
+            cells = state.cells = np.zeros((2**cfg.coverage_bits) // 8, dtype=np.uint8)
         byte, bit = divmod(obs.cell, 8)
-        if not state.cells[byte] >> bit & 1:
-            state.cells[byte] |= np.uint8(1 << bit)
+        seen = cells.item(byte)  # a Python int: no numpy scalar arithmetic per query
+        if not seen >> bit & 1:
+            cells[byte] = seen | 1 << bit
             state.distinct_cells += 1
         n = state.feature_n
         if n < cfg.min_client_test or n % cfg.client_test_every:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -240,7 +240,7 @@ class Engine:
     ) -> str | None:
         """Score one event; say whether the model's baseline changed ("epoch", "freeze")."""
         cfg = self.config
-        pop = self._population(ev.model_id)
+        pop = self.populations.get(ev.model_id) or self._population(ev.model_id)
         st = client.model(ev.model_id, cfg)
         ts = ev.ts
         owner = stable_hash(ev.client_id)
@@ -275,13 +275,15 @@ class Engine:
             obs.label = output_bucket(ev.output, cfg.class_buckets)
             if obs.label is not None:
                 st.output_n += 1
-        readings: dict[str, Reading] = {s.name: s.update(obs, st, pop) for s in self.signals}
+        readings: dict[str, Reading] = {}
+        for signal in self.signals:
+            readings[signal.name] = signal.update(obs, st, pop)
         if pre.z is not None and not pre.retry:
             st.push(pre.z, pre.crc, cfg.ring_size, obs.label)
-        st.last_ts = max(st.last_ts, ts)
+        st.last_ts = ts if ts > st.last_ts else st.last_ts  # max(st.last_ts, ts)
         risk, shares = self.combiner.risk(st.evidence, st.n)
         st.risk = risk
-        self._emit(ev, st, _Verdict(risk, level_for_score(risk), shares, readings), out)
+        self._emit(ev, ts, st, _Verdict(risk, level_for_score(risk), shares, readings), out)
         if risk >= cfg.learn_below_risk or not learn_eligible(st.n) or obs.retry:
             return None
         froze = False
@@ -303,7 +305,9 @@ class Engine:
         epoch = pop.teach(lesson)
         return "freeze" if froze else "epoch" if epoch else None
 
-    def _emit(self, ev: QueryEvent, st: ModelClientState, v: _Verdict, out: list[Output]) -> None:
+    def _emit(
+        self, ev: QueryEvent, ts: float, st: ModelClientState, v: _Verdict, out: list[Output]
+    ) -> None:
         cfg = self.config
         rank = LEVEL_ORDER[v.level]
         alerted = False
@@ -320,19 +324,26 @@ class Engine:
                 st.episode += 1
         due = (
             st.n - st.last_emit_n >= cfg.risk_every_n
-            or ev.ts - st.last_emit_ts >= cfg.risk_every_seconds
+            or ts - st.last_emit_ts >= cfg.risk_every_seconds
         )
         if due or alerted:
-            st.last_emit_n, st.last_emit_ts = st.n, ev.ts
-            out.append(self._risk(ev, st, v))
+            st.last_emit_n, st.last_emit_ts = st.n, ts
+            out.append(self._risk(ev, st, v, ts))
 
     @staticmethod
     def _context(ev: QueryEvent, st: ModelClientState, v: _Verdict) -> dict[str, Any]:
         """The ``clonewatch`` object of an output, in its wire form."""
         readings = v.readings
+        shares: Iterable[tuple[str, float]] = v.shares.items()
+        if v.risk != 0.0:  # at risk 0 every share is 0: a stable sort keeps their order
+            shares = sorted(shares, key=_by_points)
         signals = [
-            {"name": k, "value": round(readings[k].value, 4), "score": round(pts, 2)}
-            for k, pts in sorted(v.shares.items(), key=_by_points)
+            {
+                "name": k,
+                "value": val if (val := readings[k].value) == 0.0 else round(val, 4),
+                "score": pts if pts == 0.0 else round(pts, 2),  # round keeps a zero as it is
+            }
+            for k, pts in shares
             if k in readings
         ]
         return {
@@ -364,10 +375,12 @@ class Engine:
             clonewatch=ClonewatchContext.model_validate(self._context(ev, st, v)),
         )
 
-    def _risk(self, ev: QueryEvent, st: ModelClientState, v: _Verdict) -> RiskRecord:
-        rid = digest("risk", ev.client_id, ev.model_id, st.n, st.episode)
+    def _risk(self, ev: QueryEvent, st: ModelClientState, v: _Verdict, ts: float) -> RiskRecord:
+        # digest("risk", client, model, n, episode), without the generic join
+        text = f"risk|{ev.client_id}|{ev.model_id}|{st.n}|{st.episode}"
+        rid = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
         doc = {
-            "@timestamp": _iso(ev.ts),
+            "@timestamp": _iso(ts),
             "event": {"kind": "metric", "id": rid},
             "user": {
                 "id": ev.client_id,

@@ -48,9 +48,10 @@ class NoveltySignal:
         if d is None or math.isnan(d) or obs.retry:
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
         e = 0.0
-        if pop.novelty.count >= self.config.min_sketch:
-            e = pop.novelty.upper(d)
-            top = pop.novelty.maximum()
+        sketch = pop.novelty
+        if sketch.count >= self.config.min_sketch:
+            e = sketch.upper(d)
+            top = sketch.maximum()
             if d > top > 0.0:  # beyond anything benign seen: grow with the log-ratio
                 e += min(6.0, 3.0 * math.log(d / top))
         e *= obs.fresh_share()

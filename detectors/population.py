@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.config import EngineConfig
+from detectors.scratch import scratch
 from detectors.sketch import TailSketch
 from schemas import ModelOutput
 
@@ -207,7 +208,11 @@ class ModelPopulation:
         ref_sq, ref_owner = self._ref_sq, self.reference_owner
         if columns is not None:
             ref, ref_sq, ref_owner = ref[columns], ref_sq[columns], ref_owner[columns]
-        d2 = (z * z).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * z @ ref.T
+        # (z * z).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * z @ ref.T, in kept buffers
+        ws = scratch()
+        shape = (z.shape[0], ref.shape[0])
+        d2 = np.add((z * z).sum(axis=1)[:, None], ref_sq[None, :], out=ws.array("d2", shape))
+        np.subtract(d2, np.matmul(2.0 * z, ref.T, out=ws.array("zr", shape)), out=d2)
         owners_in = self._reference_owners() if columns is None else set(ref_owner.tolist())
         rows = [i for i, o in enumerate(owner.tolist()) if o in owners_in]
         if rows:

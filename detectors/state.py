@@ -61,19 +61,26 @@ class ModelClientState:
     source_ip: str | None = None
 
     def recent(self, k: int) -> NDArray[np.float32]:
-        """The last ``k`` projected inputs, newest first."""
-        if self.ring is None or self.ring_len == 0:
+        """The last ``k`` projected inputs, newest first (a copy)."""
+        ring = self.ring
+        if ring is None or self.ring_len == 0:
             return np.zeros((0, 0), dtype=np.float32)
         k = min(k, self.ring_len)
-        return self.ring[_newest_first(self.ring.shape[0], self.ring_pos)[:k]]
+        pos = self.ring_pos
+        if k <= pos:  # no wrap-around: one reversed slice
+            return ring[pos - k : pos][::-1].copy()
+        return ring[_newest_first(ring.shape[0], pos)[:k]]
 
     def recent_crcs(self, k: int) -> list[int]:
         """Checksums of the last ``k`` inputs, newest first."""
-        if not self.ring_crc or self.ring_len == 0:
+        crc = self.ring_crc
+        if not crc or self.ring_len == 0:
             return []
-        crc, pos = self.ring_crc, self.ring_pos
-        newest = crc[pos - 1 :: -1] + crc[pos:][::-1] if pos else crc[::-1]
-        return newest[: min(k, self.ring_len)]
+        k = min(k, self.ring_len)
+        pos = self.ring_pos
+        if k <= pos:  # the newest slots before pos, then (on wrap-around) from the end back
+            return crc[pos - k : pos][::-1]
+        return crc[:pos][::-1] + crc[len(crc) - (k - pos) :][::-1]
 
     def recent_labels(self, k: int) -> list[int]:
         """Class buckets of the last ``k`` inputs, newest first (NO_LABEL: unknown)."""

@@ -42,19 +42,27 @@ class VolumeSignal:
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Update the client's rate and score its volume."""
-        n = max(state.n, 1)
-        gap = max(obs.ts - state.last_ts, 0.0) if state.n > 1 else None
-        if gap is not None:
-            fast = state.values.get("gap_fast", gap)
-            slow = state.values.get("gap_slow", gap)
-            state.values["gap_fast"] = 0.7 * fast + 0.3 * gap
-            state.values["gap_slow"] = 0.99 * slow + 0.01 * gap
+        cfg = self.config
+        values = state.values
+        seen = state.n
+        n = seen if seen > 1 else 1  # max(state.n, 1)
+        log_n = math.log(n)
+        gap_fast, gap_slow = values.get("gap_fast"), values.get("gap_slow")
+        if seen > 1:
+            gap = obs.ts - state.last_ts
+            gap = 0.0 if gap < 0.0 else gap  # max(gap, 0.0)
+            fast = gap if gap_fast is None else gap_fast
+            slow = gap if gap_slow is None else gap_slow
+            gap_fast = values["gap_fast"] = 0.7 * fast + 0.3 * gap
+            gap_slow = values["gap_slow"] = 0.99 * slow + 0.01 * gap
         e = 0.0
-        if pop.volume.count >= self.config.min_sketch:
-            e = 0.25 * pop.volume.upper(math.log(n))
-        gap_fast, gap_slow = state.values.get("gap_fast"), state.values.get("gap_slow")
+        sketch = pop.volume
+        if sketch.count >= cfg.min_sketch:
+            e = 0.25 * sketch.upper(log_n)
         if gap_fast is not None and gap_slow is not None and gap_slow > 0 and n > 50:
-            e += 0.25 * max(0.0, math.log(gap_slow / max(gap_fast, 1e-3)) - 1.0)
-        e = min(self.config.cap_volume, e)
+            burst = math.log(gap_slow / (1e-3 if gap_fast < 1e-3 else gap_fast)) - 1.0
+            e += 0.25 * (burst if burst > 0.0 else 0.0)
+        cap = cfg.cap_volume
+        e = e if e < cap else cap  # min(cap, e)
         state.evidence[self.name] = e
-        return Reading(float(n), e, lesson=math.log(n))
+        return Reading(float(n), e, lesson=log_n)

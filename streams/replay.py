@@ -148,23 +148,29 @@ def replay_lines(
     started = time.perf_counter()
     batch: list[QueryEvent] = []
 
+    alerts_out, scores_out = writer.files.get("alert"), writer.files.get("risk")
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+
     def run_batch() -> None:
         outputs = engine.process_batch(batch)
         batch.clear()
-        records = []
         for out in outputs:
-            rec = to_record(out)
-            records.append(rec)
-            writer.write(rec.kind, rec.doc)
-            if rec.kind == "alert":
-                result.alerts.append(rec.doc)
-                levels[rec.doc["clonewatch"]["risk_level"]] += 1
+            doc = out.to_dict()  # what to_record(out).doc holds, without the record
+            if isinstance(out, Alert):
+                if alerts_out is not None:
+                    alerts_out.write(dumps(doc, option=newline))
+                result.alerts.append(doc)
+                levels[doc["clonewatch"]["risk_level"]] += 1
             else:
+                if scores_out is not None:
+                    scores_out.write(dumps(doc, option=newline))
                 summary.risk_scores += 1
                 if keep_scores:
-                    result.scores.append(rec.doc)
-        for sink in sinks:
-            sink.write(records)
+                    result.scores.append(doc)
+        if sinks:
+            records = [to_record(out) for out in outputs]
+            for sink in sinks:
+                sink.write(records)
 
     try:
         for lineno, raw in enumerate(lines, start=1):

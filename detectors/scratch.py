@@ -1,0 +1,57 @@
+"""Reusable work arrays for the vectorised batch passes.
+
+A micro-batch's geometry needs a few float64 temporaries of one to a few MB each
+(recent inputs of every client in the batch, distances to the reference rows).
+Allocated afresh for every batch, memory of that size comes straight from the
+operating system and is page-faulted in again each time, which cost the replay
+more than the arithmetic on it. These buffers are kept instead, one set per thread.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+MAX_KEPT = 1 << 21  # elements (16 MB of float64) per buffer; a larger request is not kept
+
+
+class Scratch:
+    """Named float64 buffers, grown on demand, handed out as uninitialised views."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, FloatArray] = {}
+
+    def array(self, key: str, shape: tuple[int, ...]) -> FloatArray:
+        """An uninitialised float64 array of ``shape`` in the buffer kept under ``key``.
+
+        The array is valid until the next request for ``key`` in this thread: use it
+        within one call and never return it.
+
+        >>> ws = Scratch()
+        >>> a = ws.array("x", (2, 3))
+        >>> a.shape, ws.array("x", (3,)).base is a.base
+        ((2, 3), True)
+        """
+        size = math.prod(shape)
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape[0] < size:
+            buf = np.empty(size, dtype=np.float64)
+            if size > MAX_KEPT:
+                return buf.reshape(shape)
+            self._buffers[key] = buf
+        return buf[:size].reshape(shape)
+
+
+_local = threading.local()
+
+
+def scratch() -> Scratch:
+    """This thread's work arrays."""
+    ws: Scratch | None = getattr(_local, "scratch", None)
+    if ws is None:
+        ws = _local.scratch = Scratch()
+    return ws
