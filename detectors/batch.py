@@ -43,6 +43,7 @@ class Pre:
     # nearest is the input just before: a continuation of a stream is not tested).
     own_same: list[float] = field(default_factory=list)
     other_same: float | None = None  # nearest other client's reference input of the same class
+    other_same_row: int = -1  # the reference row ``other_same`` was measured to
     other_same_count: int = 0
 
 
@@ -69,16 +70,21 @@ def precompute(
         x = np.asarray([events[k].features for k in idx], dtype=np.float64)
         z = pop.project(x).astype(np.float32)
         owners = np.asarray([stable_hash(events[k].client_id) for k in idx], dtype=np.int64)
-        nearest, near_rows = pop.nearest_other_rows(z.astype(np.float64), owners)
-        cells = pop.cells(z.astype(np.float64)).tolist()
         labels = [_bucket(events[k], config) for k in idx]
-        found = zip(idx, nearest.tolist(), near_rows.tolist(), labels, strict=True)
-        for row, (k, d, r, lab) in enumerate(found):
+        lab = np.asarray(labels, dtype=np.int64)
+        nb = pop.neighbours(z.astype(np.float64), owners, lab)
+        counts = pop.same_class_counts(owners, lab).tolist()
+        cells = pop.cells(z.astype(np.float64)).tolist()
+        found = zip(
+            idx, nb.dist.tolist(), nb.row.tolist(), nb.same.tolist(), nb.same_row.tolist(),
+            strict=True,
+        )  # fmt: skip
+        for row, (k, d, r, sd, sr) in enumerate(found):
             zr = z[row]
             pre[k] = Pre(
-                z=zr, crc=input_crc(zr), nearest=d, nearest_row=r, cell=cells[row], label=lab
-            )
-        same_class(pop, z.astype(np.float64), owners, [pre[k] for k in idx])
+                z=zr, crc=input_crc(zr), nearest=d, nearest_row=r, cell=cells[row],
+                label=labels[row], other_same=sd, other_same_row=sr, other_same_count=counts[row],
+            )  # fmt: skip
         _steps(events, idx, z, pre, state_of, config)
     return pre
 
@@ -86,17 +92,6 @@ def precompute(
 def _bucket(event: QueryEvent, config: EngineConfig) -> int:
     bucket = output_bucket(event.output, config.class_buckets)
     return -1 if bucket is None else bucket
-
-
-def same_class(
-    pop: ModelPopulation, z: FloatArray, owners: NDArray[np.int64], pres: list[Pre]
-) -> None:
-    """Fill in each event's nearest same-class reference input of another client."""
-    labels = np.asarray([p.label for p in pres], dtype=np.int64)
-    dist, count = pop.nearest_same_class(z, owners, labels)
-    for p, d, c in zip(pres, dist.tolist(), count.tolist(), strict=True):
-        p.other_same = d if c else None
-        p.other_same_count = c
 
 
 def _steps(

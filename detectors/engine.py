@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from detectors.base import Observation, Reading, Signal
-from detectors.batch import Pre, precompute, same_class
+from detectors.batch import Pre, precompute
 from detectors.class_spread import ClassSpreadSignal
 from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
@@ -162,26 +163,39 @@ class Engine:
         changed = sorted(set(pop.changed_rows))
         if not rows or not changed:
             return
-        z_all = np.asarray([pre[k].z for k in rows], dtype=np.float64)
         owners_all = np.asarray([stable_hash(events[k].client_id) for k in rows], dtype=np.int64)
-        same_class(pop, z_all, owners_all, [pre[k] for k in rows])
+        labels_all = np.asarray([pre[k].label for k in rows], dtype=np.int64)
+        for k, c in zip(rows, pop.same_class_counts(owners_all, labels_all).tolist(), strict=True):
+            pre[k].other_same_count = c
         # A distance to a row that stayed is still the minimum over the rows that stayed,
         # so only the changed rows need searching; a row that was replaced needs a full search.
         gone = set(changed)
         full: list[int] = []
         part: list[int] = []
         for k in rows:
-            (full if pre[k].nearest_row < 0 or pre[k].nearest_row in gone else part).append(k)
+            p = pre[k]
+            stale = p.nearest_row < 0 or p.nearest_row in gone or p.other_same_row in gone
+            (full if stale else part).append(k)
         for group, columns in ((full, None), (part, changed)):
             if not group:
                 continue
             z = np.asarray([pre[k].z for k in group], dtype=np.float64)
             owners = np.asarray([stable_hash(events[k].client_id) for k in group], dtype=np.int64)
-            dist, near = pop.nearest_other_rows(z, owners, columns)
-            for k, d, r in zip(group, dist.tolist(), near.tolist(), strict=True):
-                old = pre[k].nearest
+            labels = np.asarray([pre[k].label for k in group], dtype=np.int64)
+            nb = pop.neighbours(z, owners, labels, columns)
+            found = zip(
+                group, nb.dist.tolist(), nb.row.tolist(), nb.same.tolist(), nb.same_row.tolist(),
+                strict=True,
+            )  # fmt: skip
+            for k, d, r, sd, sr in found:
+                p = pre[k]
+                old = p.nearest
                 if columns is None or old is None or d < old:
-                    pre[k].nearest, pre[k].nearest_row = d, r
+                    p.nearest, p.nearest_row = d, r
+                old = p.other_same
+                closer = not math.isnan(sd) and (old is None or math.isnan(old) or sd < old)
+                if columns is None or closer:  # a part search that found none keeps the old
+                    p.other_same, p.other_same_row = sd, sr
 
     def step(
         self, event: QueryEvent, state: ClientState | None

@@ -71,6 +71,16 @@ def step_bucket(count: int) -> int:
 
 
 @dataclass(slots=True)
+class Neighbours:
+    """Nearest reference inputs of other clients: any class, and the query's own class."""
+
+    dist: FloatArray
+    row: NDArray[np.int64]
+    same: FloatArray  # NaN: no other client's input of the class
+    same_row: NDArray[np.int64]
+
+
+@dataclass(slots=True)
 class Lesson:
     """What one eligible event teaches the population (applied at the next epoch)."""
 
@@ -192,60 +202,66 @@ class ModelPopulation:
         out: NDArray[np.int64] = bits @ weights
         return out
 
-    def nearest_other_rows(
-        self, z: FloatArray, owner: NDArray[np.int64], columns: list[int] | None = None
-    ) -> tuple[FloatArray, NDArray[np.int64]]:
-        """Distance from each projected row to the nearest reference input of another client,
-        and the reference row it came from (-1: none).
+    def neighbours(
+        self,
+        z: FloatArray,
+        owner: NDArray[np.int64],
+        label: NDArray[np.int64],
+        columns: list[int] | None = None,
+    ) -> Neighbours:
+        """For each projected row: the nearest reference input of another client, and the
+        nearest of another client in the row's class bucket (label -1: none), with the
+        reference rows they are (-1: none). One distance matrix serves both.
 
         With ``columns``, only those reference rows are searched (an epoch's changes).
         """
+        n = z.shape[0]
         ref = self.reference
-        if ref.shape[0] == 0 or (columns is not None and not columns):
-            return np.full(z.shape[0], np.nan), np.full(z.shape[0], -1, dtype=np.int64)
+        if ref.shape[0] == 0 or n == 0 or (columns is not None and not columns):
+            nan, none = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
+            return Neighbours(nan, none, nan.copy(), none.copy())
         if self._ref_sq is None or self._ref_sq.shape[0] != ref.shape[0]:
             self._ref_sq = (ref * ref).sum(axis=1)
-        ref_sq, ref_owner = self._ref_sq, self.reference_owner
+        ref_sq, ref_owner, ref_label = self._ref_sq, self.reference_owner, self.reference_label
         if columns is not None:
-            ref, ref_sq, ref_owner = ref[columns], ref_sq[columns], ref_owner[columns]
+            ref, ref_sq = ref[columns], ref_sq[columns]
+            ref_owner, ref_label = ref_owner[columns], ref_label[columns]
         # (z * z).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * z @ ref.T, in kept buffers
         ws = scratch()
-        shape = (z.shape[0], ref.shape[0])
+        shape = (n, ref.shape[0])
         d2 = np.add((z * z).sum(axis=1)[:, None], ref_sq[None, :], out=ws.array("d2", shape))
         np.subtract(d2, np.matmul(2.0 * z, ref.T, out=ws.array("zr", shape)), out=d2)
         owners_in = self._reference_owners() if columns is None else set(ref_owner.tolist())
         rows = [i for i, o in enumerate(owner.tolist()) if o in owners_in]
         if rows:
             d2[rows] = np.where(owner[rows, None] == ref_owner[None, :], np.inf, d2[rows])
+        at = np.arange(n)
         best = d2.argmin(axis=1)
-        dist: FloatArray = np.sqrt(np.maximum(d2[np.arange(d2.shape[0]), best], 0.0))
+        dist: FloatArray = np.sqrt(np.maximum(d2[at, best], 0.0))
+        other = ref_label[None, :] != np.where(label < 0, -2, label)[:, None]
+        sd2 = np.where(other, np.inf, d2)  # other classes (and unlabelled rows) out
+        sbest = sd2.argmin(axis=1)
+        sval = sd2[at, sbest]
+        found = np.isfinite(sval)
+        same: FloatArray = np.where(found, np.sqrt(np.maximum(sval, 0.0)), np.nan)
         if columns is not None:
-            best = np.asarray(columns, dtype=np.int64)[best]
-        return dist, best.astype(np.int64)
+            cols = np.asarray(columns, dtype=np.int64)
+            best, sbest = cols[best], cols[sbest]
+        same_row = np.where(found, sbest, -1).astype(np.int64)
+        return Neighbours(dist, best.astype(np.int64), same, same_row)
 
-    def nearest_same_class(
-        self, z: FloatArray, owner: NDArray[np.int64], label: NDArray[np.int64]
-    ) -> tuple[FloatArray, NDArray[np.int64]]:
-        """Per row: distance to the nearest reference input of the same class bucket from
-        another client, and how many such inputs there are (NaN and 0 without a label)."""
-        ref = self.reference
-        n = z.shape[0]
-        dist = np.full(n, np.nan)
-        count = np.zeros(n, dtype=np.int64)
-        if ref.shape[0] == 0 or n == 0:
-            return dist, count
-        mask = (label[:, None] == self.reference_label[None, :]) & (label[:, None] >= 0)
-        mask &= owner[:, None] != self.reference_owner[None, :]
-        count = mask.sum(axis=1)
-        rows = np.flatnonzero(count)
-        if rows.size:
-            if self._ref_sq is None or self._ref_sq.shape[0] != ref.shape[0]:
-                self._ref_sq = (ref * ref).sum(axis=1)
-            zr = z[rows]
-            d2 = (zr * zr).sum(axis=1)[:, None] + self._ref_sq[None, :] - 2.0 * zr @ ref.T
-            d2 = np.where(mask[rows], d2, np.inf)
-            dist[rows] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-        return dist, count
+    def same_class_counts(
+        self, owner: NDArray[np.int64], label: NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        """How many reference inputs of each row's class bucket come from other clients."""
+        per = np.bincount(self.reference_label + 1, minlength=256)
+        count: NDArray[np.int64] = np.where(label >= 0, per[label + 1], 0)
+        owners_in = self._reference_owners()
+        for i, o in enumerate(owner.tolist()):
+            if o in owners_in and label[i] >= 0:
+                own = (self.reference_owner == o) & (self.reference_label == label[i])
+                count[i] -= int(own.sum())
+        return count
 
     def self_scale(self) -> float:
         """The population's mean self-similarity surprise, at least 1.
