@@ -102,16 +102,19 @@ def _steps(
     state_of: Callable[[QueryEvent], ModelClientState | None],
     config: EngineConfig,
 ) -> None:
-    """Retry flags, nearest-step ratio and collinearity for one model's events."""
+    """Retry flags, nearest-step ratio, collinearity and same-class distances for one model's
+    events: steps look at the last ``step_window`` distinct inputs, self-similarity at the
+    last ``self_window`` (families of JbDA-style children may be further apart)."""
     w = config.step_window
+    w_all = max(w, config.self_window)
     rows: list[NDArray[np.float32]] = [z]
     n_rows = z.shape[0]
     # client -> (row ids, crcs, class buckets) of its recent inputs, newest first
     recent: dict[str, tuple[list[int], list[int], list[int]]] = {}
-    pad = [-1] * w
+    pad = [-1] * w_all
     gathered: list[list[int]] = []  # per event: row ids of its recent inputs, -1 padded
     glabels: list[list[int]] = []  # per event: their class buckets, -2 padded (matches none)
-    lpad = [-2] * w
+    lpad = [-2] * w_all
     for row, k in enumerate(idx):
         client = events[k].client_id
         sim = recent.get(client)
@@ -121,17 +124,17 @@ def _steps(
             crcs: list[int] = []
             labs: list[int] = []
             if st is not None and st.ring is not None and st.ring_len:
-                past = st.recent(w)
+                past = st.recent(w_all)
                 rows.append(past)
                 ids = list(range(n_rows, n_rows + past.shape[0]))
                 n_rows += past.shape[0]
-                crcs = st.recent_crcs(w)
-                labs = st.recent_labels(w)
+                crcs = st.recent_crcs(w_all)
+                labs = st.recent_labels(w_all)
             sim = (ids, crcs, labs)
             recent[client] = sim
         ids, crcs, labs = sim
         p = pre[k]
-        if p.crc in crcs:
+        if p.crc in crcs[:w]:  # an exact repeat of one of the last step_window inputs
             p.retry = True
             gathered.append(pad)
             glabels.append(lpad)
@@ -141,20 +144,21 @@ def _steps(
         ids.insert(0, row)
         crcs.insert(0, p.crc)
         labs.insert(0, NO_LABEL if p.label < 0 else p.label)
-        del ids[w:], crcs[w:], labs[w:]
+        del ids[w_all:], crcs[w_all:], labs[w_all:]
     gather = np.asarray(gathered, dtype=np.int64)
-    valid = gather >= 0
-    count = valid.sum(axis=1)
-    if not count.any():
+    valid_all = gather >= 0
+    if not valid_all.any():
         return
     # vstack, astype, fancy indexing and ** 2 as before, but in kept buffers (scratch.py)
     ws, dim = scratch(), z.shape[1]
     allrows = np.concatenate(rows, out=ws.array("rows", (n_rows, dim)))
     zz = z.astype(np.float64)
     prev = ws.array("prev", (*gather.shape, dim))
-    np.take(allrows, np.where(valid, gather, 0), axis=0, out=prev, mode="clip")  # all in range
+    np.take(allrows, np.where(valid_all, gather, 0), axis=0, out=prev, mode="clip")  # all in range
     diff = np.subtract(prev, zz[:, None, :], out=ws.array("diff", prev.shape))
-    dist = np.sqrt(np.square(diff, out=diff).sum(axis=2))
+    dist_all = np.sqrt(np.square(diff, out=diff).sum(axis=2))
+    valid, dist = valid_all[:, :w], dist_all[:, :w]  # what steps look at
+    count = valid.sum(axis=1)
     enough = count >= config.step_min_recent
     ratio = np.full(len(idx), np.nan)
     if enough.any():
@@ -182,9 +186,9 @@ def _steps(
         own = np.where(nearest_slot == 0, masked[:, 0], np.nan).tolist()
         # The same within the query's own class; a continuation is not tested.
         label = np.asarray([pre[k].label for k in idx], dtype=np.int64)
-        same = valid & (np.asarray(glabels, dtype=np.int64) == label[:, None])
+        same = valid_all & (np.asarray(glabels, dtype=np.int64) == label[:, None])
         same_n = same.sum(axis=1)
-        ms = np.where(same, dist, np.inf)
+        ms = np.where(same, dist_all, np.inf)
         tested = ((same_n > 0) & (ms.argmin(axis=1) > 0)).tolist()
         ms.sort(axis=1)
     same_ns = same_n.tolist()

@@ -16,8 +16,9 @@ class EngineConfig:
 
     seed: int = 0
     # Per-client bounds.
-    ring_size: int = 32  # recent projected inputs kept per (client, model)
-    step_window: int = 32  # how many recent inputs a new one is compared with
+    ring_size: int = 64  # recent projected inputs kept per (client, model)
+    step_window: int = 32  # how many recent inputs steps compare a new one with
+    self_window: int = 64  # how many the self-similarity test compares it with (<= ring_size)
     step_min_recent: int = 8  # distinct recent inputs needed before steps are scored
     coverage_bits: int = 8  # LSH cells: 2**bits
     class_buckets: int = 32  # labels are hashed into this many buckets
