@@ -66,21 +66,31 @@ def jbda(
     seed_size: int = 100,
     rounds: int = 4,
     step: float = 0.1,
+    shuffle: bool = False,
+    random_sign: bool = False,
 ) -> AttackRun:
     """Papernot et al.'s Jacobian-based dataset augmentation.
 
     A small natural seed; each round trains the surrogate on all answers so far and
     queries ``x + step * range * sign(d p_y / d x)`` for every known ``x`` (``y`` the
     victim's label), doubling the set. The step changes sign every other round.
+    Variants: ``shuffle`` sends each round's queries in random order (not parent
+    order); ``random_sign`` perturbs along random signs instead of the gradient's
+    (T-RND-like, no surrogate needed).
     """
     xs, ps = victim.query(natural_inputs(victim, rng, seed_size, jitter=0.05))
     model = _new_surrogate(victim)
     span = victim.hi - victim.lo
     for r in range(rounds):
-        model.fit(xs, ps, max_iter=150)
-        grad = model.input_gradient(xs, ps.argmax(axis=1))
+        if random_sign:
+            direction = rng.choice([-1.0, 1.0], size=xs.shape)
+        else:
+            model.fit(xs, ps, max_iter=150)
+            direction = np.sign(model.input_gradient(xs, ps.argmax(axis=1)))
         sign = 1.0 if r % 2 == 0 else -1.0
-        new = np.clip(xs + sign * step * span * np.sign(grad), victim.lo, victim.hi)
+        new = np.clip(xs + sign * step * span * direction, victim.lo, victim.hi)
+        if shuffle:
+            new = new[rng.permutation(len(new))]
         xn, pn = victim.query(new)
         xs, ps = np.vstack([xs, xn]), np.vstack([ps, pn])
     return _finish("jbda", victim, xs, ps)
