@@ -31,6 +31,7 @@ class Observation:
     retry: bool = False  # an exact repeat of one of the client's recent inputs
     step_ratio: float | None = None  # nearest step / median distance to recent inputs
     step_count: int = 0  # how many recent inputs that ratio was measured against
+    step: float | None = None  # the nearest step itself (distance to the nearest recent input)
     collinearity: float | None = None  # |cos| between the last two steps
     own_nearest: float | None = None  # distance to the nearest of the client's recent inputs
     # Same class bucket only: distances to the client's recent inputs, nearest first (empty

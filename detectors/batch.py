@@ -36,6 +36,7 @@ class Pre:
     retry: bool = False
     step_ratio: float | None = None
     step_count: int = 0
+    step: float | None = None  # the nearest step itself
     collinearity: float | None = None
     own_nearest: float | None = None  # distance to the nearest of the client's recent inputs
     label: int = -1  # class bucket of the answer (-1: none)
@@ -161,6 +162,7 @@ def _steps(
     count = valid.sum(axis=1)
     enough = count >= config.step_min_recent
     ratio = np.full(len(idx), np.nan)
+    step = np.full(len(idx), np.nan)
     if enough.any():
         # Nearest and median distance to the valid recent inputs (invalid slots sort last).
         d = np.where(valid[enough], dist[enough], np.inf)
@@ -169,6 +171,7 @@ def _steps(
         r = np.arange(c.shape[0])
         median = 0.5 * (d[r, (c - 1) // 2] + d[r, c // 2])
         ratio[enough] = d[:, 0] / (median + TINY)
+        step[enough] = d[:, 0]
     with np.errstate(all="ignore"):
         v1 = zz - prev[:, 0, :]
         v2 = prev[:, 0, :] - prev[:, 1, :]
@@ -177,6 +180,7 @@ def _steps(
         cos = np.abs((v1 * v2).sum(axis=1)) / (n1 * n2 + TINY)
     col_ok = ((count >= 2) & (n1 > TINY) & (n2 > TINY)).tolist()
     ratios, counts, coss, enoughs = ratio.tolist(), count.tolist(), cos.tolist(), enough.tolist()
+    steps = step.tolist()
     with np.errstate(all="ignore"):
         masked = np.where(valid, dist, np.inf)
         # Only a query whose nearest own input is the one just before it continues a
@@ -203,5 +207,6 @@ def _steps(
         if enoughs[row]:
             p.step_ratio = ratios[row]
             p.step_count = counts[row]
+            p.step = steps[row]
         if col_ok[row]:
             p.collinearity = coss[row]

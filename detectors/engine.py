@@ -276,6 +276,7 @@ class Engine:
             retry=pre.retry,
             step_ratio=pre.step_ratio,
             step_count=pre.step_count,
+            step=pre.step,
             collinearity=pre.collinearity,
             own_nearest=pre.own_nearest,
             own_same=pre.own_same,

@@ -27,7 +27,10 @@ class StepSignal:
       increments make it robust: a natural client that now and then re-submits
       a near-identical input (one user's similar photos, a class-skewed tool)
       does not build evidence, while JbDA augmentation and gradient-estimating
-      pairs, whose every step is small, do.
+      pairs, whose every step is small, do. A small step only counts as a hit
+      when it is shorter than the distance to the nearest other client's input:
+      a client asking about one dense region (a class-skewed tool, a scan sorted
+      by one feature) takes small steps among natural inputs.
     * the collinearity ``|cos|`` of the last two steps (upper tail, CUSUM):
       Tramèr path finding and cryptanalytic line searches walk straight lines.
     * self-similarity, class by class (PRADA's insight, with bounded state): how
@@ -84,6 +87,10 @@ class StepSignal:
         sketch = pop.step_sketch_for(obs.step_count)
         if obs.step_ratio is not None and sketch is not None:
             hit = sketch.lower(obs.step_ratio) >= -math.log(TAIL)
+            # A small step to an input no nearer than other clients' natural ones is how a
+            # client asking about one region (class-skewed, one user's photos) moves.
+            if hit and obs.step is not None and obs.nearest is not None:
+                hit = not obs.step >= obs.nearest
             chain = bernoulli_cusum(state, "chain_steps", hit, TAIL, PROBING, 2 * cfg.cap_signal)
             ewma(state, self.name, 1.0 if hit else 0.0)
         line = state.evidence.get("line_steps", 0.0)
