@@ -7,6 +7,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,9 @@ SIGNAL_TITLES = {
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+_label_bucket = lru_cache(maxsize=4096)(label_bucket)  # labels repeat: hash each once
 
 
 def _by_points(kv: tuple[str, float]) -> float:
@@ -270,7 +274,7 @@ class Engine:
             if label is None and ev.output.probabilities:
                 label = int(np.argmax(ev.output.probabilities))
             if label is not None:
-                obs.label = label_bucket(label, cfg.class_buckets)
+                obs.label = _label_bucket(label, cfg.class_buckets)
                 st.output_n += 1
         readings: dict[str, Reading] = {}
         for signal in self.signals:
