@@ -62,7 +62,7 @@ class ModelClientState:
         pos = self.ring_pos
         if k <= pos:  # no wrap-around: one reversed slice
             return ring[pos - k : pos][::-1].copy()
-        return ring[_newest_first(ring.shape[0], pos)[:k]]
+        return ring.take(_newest_first(ring.shape[0], pos)[:k], axis=0)
 
     def recent_crcs(self, k: int) -> list[int]:
         """Checksums of the last ``k`` inputs, newest first."""
