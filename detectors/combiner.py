@@ -33,7 +33,8 @@ def gamma_tail_surprise(total: float, k: int) -> float:
     for j in range(1, k):
         term *= total / j
         acc += term
-    return max(0.0, total - math.log(acc))
+    surprise = total - math.log(acc)
+    return surprise if surprise > 0.0 else 0.0  # max(0.0, surprise)
 
 
 # The segments between successive anchors: (x0, y0, x1, y1, y1 - y0, x1 - x0).

@@ -33,6 +33,7 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
 
 
+@lru_cache(maxsize=4096)  # labels repeat: hash each once
 def label_bucket(label: str | int, buckets: int) -> int:
     """The class bucket of a label, stable across workers."""
     return stable_hash(f"label:{label}") % buckets
@@ -305,6 +306,9 @@ class ModelPopulation:
         """Apply queued lessons to the baseline (one epoch)."""
         self.changed_rows = []
         self._ref_owners = None
+        # Each sketch takes its values in lesson order, in one add_all (one generator call).
+        offered: dict[TailSketch, list[float]] = {}
+        steps = self.step_sketches()
         for ls in self.pending:
             if not self._admit(ls):
                 continue
@@ -314,19 +318,21 @@ class ModelPopulation:
                 self.self_sum += ls.self_surprise
                 self.self_n += 1.0
             if ls.novelty is not None:
-                self.novelty.add(ls.novelty)
+                offered.setdefault(self.novelty, []).append(ls.novelty)
             if ls.step is not None:
-                self.step_sketches()[step_bucket(ls.step_count)].add(ls.step)
+                offered.setdefault(steps[step_bucket(ls.step_count)], []).append(ls.step)
             if ls.collinear is not None:
-                self.collinear.add(ls.collinear)
+                offered.setdefault(self.collinear, []).append(ls.collinear)
             if ls.margin is not None:
-                self.margin.add(ls.margin)
+                offered.setdefault(self.margin, []).append(ls.margin)
             if ls.label is not None:
                 self.class_counts[ls.label] += 1.0
                 self.labels_seen += 1
             if ls.cell is not None:
                 self.cell_counts[ls.cell] += 1.0
-            self.volume.add(ls.volume)
+            offered.setdefault(self.volume, []).append(ls.volume)
+        for sketch, values in offered.items():
+            sketch.add_all(values)
         self.pending = []
         self.epochs += 1
 

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 MAX_TAIL_EVIDENCE = 12.0
+_ONE_DRAW_BOUND = 2**32 - 1  # bounds from here on take numpy's 64-bit path
 
 
 class TailSketch:
@@ -56,6 +57,37 @@ class TailSketch:
         if self._since_sort >= self.refresh or self.count < min(self._n_seen, 64):
             self._resort()
 
+    def add_all(self, values: list[float]) -> None:
+        """``add`` each value in turn, drawing the reservoir slots in one generator call.
+
+        Same reservoir, sorted view and generator state as the ``add`` calls: numpy
+        draws an array of bounds below 2**32 one after the other with the same method
+        as one bound at a time (tested), so only the per-call overhead goes.
+        """
+        free = max(0, min(len(values), self.size - self._n_seen))  # values that need no draw
+        drawn = len(values) - free
+        start = self._n_seen + free  # the first drawing value's n: slot in [0, n]
+        if drawn and start + drawn >= _ONE_DRAW_BOUND:
+            for value in values:
+                self.add(value)
+            return
+        slots: list[int] = []
+        if drawn:
+            slots = self._rng.integers(0, np.arange(start + 1, start + drawn + 1)).tolist()
+        size, stored = self.size, self._values
+        for i, value in enumerate(values):
+            n = self._n_seen
+            if n < size:
+                stored[n] = value
+            else:
+                j = slots[i - free]
+                if j < size:
+                    stored[j] = value
+            self._n_seen = n + 1
+            self._since_sort += 1
+            if self._since_sort >= self.refresh or self.count < min(self._n_seen, 64):
+                self._resort()
+
     def extend(self, values: NDArray[np.float64] | list[float]) -> None:
         """Offer several values."""
         for v in np.asarray(values, dtype=np.float64):
@@ -75,7 +107,8 @@ class TailSketch:
         if n == 0:
             return 0.0
         at_or_above = n - bisect_left(self._sorted_list, value)
-        return min(MAX_TAIL_EVIDENCE, -math.log((at_or_above + 1) / (n + 1)))
+        e = -math.log((at_or_above + 1) / (n + 1))
+        return e if e < MAX_TAIL_EVIDENCE else MAX_TAIL_EVIDENCE  # min(MAX_TAIL_EVIDENCE, e)
 
     def lower(self, value: float) -> float:
         """Evidence that ``value`` is unusually low: ``-log P(V <= value)``."""
@@ -83,7 +116,8 @@ class TailSketch:
         if n == 0:
             return 0.0
         at_or_below = bisect_right(self._sorted_list, value)
-        return min(MAX_TAIL_EVIDENCE, -math.log((at_or_below + 1) / (n + 1)))
+        e = -math.log((at_or_below + 1) / (n + 1))
+        return e if e < MAX_TAIL_EVIDENCE else MAX_TAIL_EVIDENCE  # min(MAX_TAIL_EVIDENCE, e)
 
     def upper_many(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
         """``upper`` for an array of values."""

@@ -67,9 +67,9 @@ class ModelClientState:
             return np.zeros((0, 0), dtype=np.float32)
         k = min(k, self.ring_len)
         pos = self.ring_pos
-        if k <= pos:  # no wrap-around: one reversed slice
+        if k <= pos <= ring.shape[0]:  # no wrap-around: one reversed slice
             return ring[pos - k : pos][::-1].copy()
-        return ring[_newest_first(ring.shape[0], pos)[:k]]
+        return ring.take(_newest_first(ring.shape[0], pos)[:k], axis=0)
 
     def recent_crcs(self, k: int) -> list[int]:
         """Checksums of the last ``k`` inputs, newest first."""
@@ -78,9 +78,13 @@ class ModelClientState:
             return []
         k = min(k, self.ring_len)
         pos = self.ring_pos
-        if k <= pos:  # the newest slots before pos, then (on wrap-around) from the end back
+        rest = len(crc) - (k - pos)  # on wrap-around, the older slots come from the end back
+        if k <= pos <= len(crc):
             return crc[pos - k : pos][::-1]
-        return crc[:pos][::-1] + crc[len(crc) - (k - pos) :][::-1]
+        if pos <= rest <= len(crc):
+            return crc[:pos][::-1] + crc[rest:][::-1]
+        newest = crc[pos - 1 :: -1] + crc[pos:][::-1] if pos else crc[::-1]  # an odd-sized list
+        return newest[:k]
 
     def recent_labels(self, k: int) -> list[int]:
         """Class buckets of the last ``k`` inputs, newest first (NO_LABEL: unknown)."""
