@@ -47,7 +47,7 @@ class EngineConfig:
     client_test_every: int = 8  # client-level tests are recomputed every N queries
     min_client_test: int = 24  # queries before a client-level test counts
     # Alerting and risk emission.
-    min_queries_to_alert: int = 10
+    min_queries_to_alert: int = 5
     hysteresis: float = 10.0  # an episode ends when risk stays this far below "low"...
     quiet_queries: int = 100  # ...for this many consecutive queries
     risk_every_n: int = 100

@@ -81,12 +81,9 @@ def other_day(tmp_path_factory: pytest.TempPathFactory) -> EvaluationReport:
 
 @pytest.mark.slow
 def test_another_day_every_family_caught_and_benign_left_alone(other_day: EvaluationReport) -> None:
-    """On a day the README does not show, every family is caught and no benign kind is flagged.
-
-    Its campaign is caught on every account, but only after 217 of its queries (ten per
-    account), by when its surrogate has 0.89 of a final 0.98: per-account alerting cannot be
-    earlier; see the README's known limits.
-    """
+    """On a day the README does not show, every attacker is caught before 90 % of its final
+    fidelity (the night-time campaign too) and no benign client is flagged."""
     cw = other_day.clonewatch
     assert cw.every_family_caught, cw.families_missed
+    assert cw.all_caught_before_90, [a.name for a in cw.attackers if not a.caught_before_90]
     assert cw.benign_flagged_share <= 0.01 and cw.heavy_batch_flagged == 0
