@@ -23,6 +23,7 @@ _ARRAYS = {
     "ring_label": np.uint8,  # one byte each, so a reader that predates it skips it exactly
 }
 NO_LABEL = 255
+RING_START = 4  # inputs a new ring has room for; it doubles up to the configured size
 
 
 @lru_cache(maxsize=1024)
@@ -35,7 +36,8 @@ def _newest_first(size: int, pos: int) -> NDArray[np.intp]:
 
 @dataclass(slots=True)
 class ModelClientState:
-    """What Clonewatch remembers of one client on one model (fixed size)."""
+    """What Clonewatch remembers of one client on one model (bounded: the ring grows to at
+    most the configured size)."""
 
     n: int = 0
     first_ts: float = 0.0
@@ -98,19 +100,44 @@ class ModelClientState:
         return labels
 
     def push(self, z: NDArray[np.float32], crc: int, size: int, label: int | None = None) -> None:
-        """Append a projected input (its checksum and class bucket) to the ring."""
-        if self.ring is None or self.ring.shape != (size, z.shape[0]):
-            self.ring = np.zeros((size, z.shape[0]), dtype=np.float32)
-            self.ring_crc = [0] * size
+        """Append a projected input (its checksum and class bucket) to the ring.
+
+        The ring starts with room for a few inputs and doubles as it fills, up to ``size``
+        (then it wraps): a client with three queries keeps three, not ``size``. A ring from
+        an older, smaller configuration grows the same way, keeping its inputs.
+        """
+        ring = self.ring
+        if ring is None or ring.shape[1] != z.shape[0] or ring.shape[0] > size:
+            cap = min(size, RING_START)
+            ring = self.ring = np.zeros((cap, z.shape[0]), dtype=np.float32)
+            self.ring_crc = [0] * cap
             self.ring_label = None
             self.ring_len = self.ring_pos = 0
-        if self.ring_label is None or self.ring_label.shape[0] != size:
-            self.ring_label = np.full(size, NO_LABEL, dtype=np.uint8)
-        self.ring[self.ring_pos] = z
-        self.ring_crc[self.ring_pos] = crc
-        self.ring_label[self.ring_pos] = NO_LABEL if label is None else label
-        self.ring_pos = (self.ring_pos + 1) % size
-        self.ring_len = min(self.ring_len + 1, size)
+        elif self.ring_len >= ring.shape[0] and ring.shape[0] < size:
+            ring = self._grow(ring, min(size, 2 * ring.shape[0]))
+        cap = ring.shape[0]
+        if self.ring_label is None or self.ring_label.shape[0] != cap:
+            self.ring_label = np.full(cap, NO_LABEL, dtype=np.uint8)
+        pos = self.ring_pos
+        ring[pos] = z
+        self.ring_crc[pos] = crc
+        self.ring_label[pos] = NO_LABEL if label is None else label
+        self.ring_pos = (pos + 1) % cap
+        self.ring_len = min(self.ring_len + 1, cap)
+
+    def _grow(self, ring: NDArray[np.float32], cap: int) -> NDArray[np.float32]:
+        """Lay the full ring out oldest first in a larger one; the next slot is after them."""
+        n = self.ring_len
+        oldest_first = _newest_first(ring.shape[0], self.ring_pos)[:n][::-1]
+        grown = np.zeros((cap, ring.shape[1]), dtype=np.float32)
+        grown[:n] = ring[oldest_first]
+        crc = (self.ring_crc + [0] * ring.shape[0])[: ring.shape[0]]  # an odd-sized list
+        self.ring_crc = [crc[i] for i in oldest_first.tolist()] + [0] * (cap - n)
+        labels = np.full(cap, NO_LABEL, dtype=np.uint8)
+        if self.ring_label is not None and self.ring_label.shape[0] == ring.shape[0]:
+            labels[:n] = self.ring_label[oldest_first]
+        self.ring, self.ring_label, self.ring_pos = grown, labels, n
+        return grown
 
 
 @dataclass(slots=True)

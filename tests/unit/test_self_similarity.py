@@ -9,7 +9,7 @@ import pytest
 
 from detectors.config import EngineConfig
 from detectors.engine import Engine
-from detectors.state import ClientState
+from detectors.state import ClientState, ModelClientState
 from schemas import QueryEvent
 
 DIM, CLASSES = 8, 4
@@ -126,3 +126,24 @@ def test_baseline_saved_before_labels_still_loads(engine: Engine) -> None:
     pop = fresh.populations["m"]
     assert (pop.reference_label == -1).all() and len(pop.reference_label) == len(pop.reference)
     assert pop.self_scale() == 1.0
+
+
+def test_ring_grows_with_the_client_and_keeps_its_inputs() -> None:
+    """A light client's ring holds what it sent; a ring of an older size grows keeping order."""
+    st = ModelClientState()
+    rows = np.arange(40 * 2, dtype=np.float32).reshape(40, 2)
+    for i in range(3):
+        st.push(rows[i], i, 64, label=i)
+    assert st.ring is not None and st.ring.shape[0] == 4
+    for i in range(3, 40):  # grows 4 -> 8 -> ... -> 64 as it fills
+        st.push(rows[i], i, 64, label=i % 7)
+    assert st.ring.shape[0] == 64
+    assert (st.recent(40) == rows[::-1]).all()
+    assert st.recent_crcs(5) == [39, 38, 37, 36, 35]
+    old = ModelClientState()  # a 32-slot ring from an older configuration, wrapped
+    for i in range(40):
+        old.push(rows[i], i, 32, label=1)
+    old.push(rows[0] + 100, 100, 64, label=2)
+    assert old.ring is not None and old.ring.shape[0] == 64 and old.ring_len == 33
+    assert old.recent_crcs(3) == [100, 39, 38]
+    assert old.recent_labels(2) == [2, 1]
