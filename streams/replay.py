@@ -18,7 +18,7 @@ import orjson
 from detectors.config import EngineConfig
 from detectors.engine import Engine, Output, digest
 from schemas import Alert, DeadLetter, QueryEvent, decode_event
-from streams.sinks.base import OutputRecord, Sink
+from streams.sinks.base import OutputRecord, RecordKind, Sink
 
 BATCH_SIZE = 256
 YOUNG_GC_THRESHOLD = 20_000  # container allocations between young collections while replaying
@@ -95,12 +95,11 @@ def iter_lines(fh: IO[bytes]) -> Iterator[bytes]:
         raise UnreadableInputError(f"input broke off: {exc}") from exc
 
 
-def to_record(out: Output) -> OutputRecord:
-    """The sink record of an engine output."""
-    doc = out.to_dict()
-    if isinstance(out, Alert):
-        return OutputRecord(kind="alert", id=doc["event"]["id"], key=doc["user"]["id"], doc=doc)
-    return OutputRecord(kind="risk", id=doc["event"]["id"], key=doc["user"]["id"], doc=doc)
+def to_record(out: Output, doc: dict[str, Any] | None = None) -> OutputRecord:
+    """The sink record of an engine output (``doc``: its wire form, if already built)."""
+    doc = out.to_dict() if doc is None else doc
+    kind: RecordKind = "alert" if isinstance(out, Alert) else "risk"
+    return OutputRecord(kind=kind, id=doc["event"]["id"], key=doc["user"]["id"], doc=doc)
 
 
 def dead_letter_record(dl: DeadLetter) -> OutputRecord:
@@ -168,29 +167,25 @@ def replay_lines(
     started = time.perf_counter()
     batch: list[QueryEvent] = []
 
-    alerts_out, scores_out = writer.files.get("alert"), writer.files.get("risk")
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-
     def run_batch() -> None:
         outputs = engine.process_batch(batch)
         batch.clear()
+        records: list[OutputRecord] = []
         for out in outputs:
-            doc = out.to_dict()  # what to_record(out).doc holds, without the record
+            doc = out.to_dict()
             if isinstance(out, Alert):
-                if alerts_out is not None:
-                    alerts_out.write(dumps(doc, option=newline))
+                writer.write("alert", doc)
                 result.alerts.append(doc)
                 levels[doc["clonewatch"]["risk_level"]] += 1
             else:
-                if scores_out is not None:
-                    scores_out.write(dumps(doc, option=newline))
+                writer.write("risk", doc)
                 summary.risk_scores += 1
                 if keep_scores:
                     result.scores.append(doc)
-        if sinks:
-            records = [to_record(out) for out in outputs]
-            for sink in sinks:
-                sink.write(records)
+            if sinks:  # records only for sinks: the files take the documents directly
+                records.append(to_record(out, doc))
+        for sink in sinks:
+            sink.write(records)
 
     with _fewer_collections():
         try:
