@@ -81,19 +81,16 @@ class RiskCombiner:
     def capped(self, evidence: Mapping[str, float]) -> dict[str, float]:
         """Each signal's surprise after its cap."""
         cfg = self.config
+        cap_volume, cap_signal = cfg.cap_volume, cfg.cap_signal
         out = {}
-        for k, v in evidence.items():
-            out[k] = min(v, cfg.cap_volume if k == "volume" else cfg.cap_signal)
+        for k, v in evidence.items():  # min(v, cap), as a comparison
+            cap = cap_volume if k == "volume" else cap_signal
+            out[k] = cap if cap < v else v
         return out
 
     def risk(self, evidence: Mapping[str, float], n: int) -> tuple[float, dict[str, float]]:
         """The risk (0-100) and each signal's share of it in risk points."""
-        cfg = self.config
-        cap_volume, cap_signal = cfg.cap_volume, cfg.cap_signal
-        capped = {}
-        for k, v in evidence.items():  # as ``capped``: min(v, cap) is v unless cap < v
-            cap = cap_volume if k == "volume" else cap_signal
-            capped[k] = cap if cap < v else v
+        capped = self.capped(evidence)
         total = sum(capped.values())
         combined = gamma_tail_surprise(total, len(capped)) - math.log(n if n > 1 else 1)
         risk = risk_of_surprise(combined)
