@@ -46,16 +46,7 @@ class TailSketch:
     def add(self, value: float) -> None:
         """Offer one value (reservoir sampling keeps a uniform sample)."""
         n = self._n_seen
-        if n < self.size:
-            self._values[n] = value
-        else:
-            j = int(self._rng.integers(0, n + 1))
-            if j < self.size:
-                self._values[j] = value
-        self._n_seen = n + 1
-        self._since_sort += 1
-        if self._since_sort >= self.refresh or self.count < min(self._n_seen, 64):
-            self._resort()
+        self._put(value, n if n < self.size else int(self._rng.integers(0, n + 1)))
 
     def add_all(self, values: list[float]) -> None:
         """``add`` each value in turn, drawing the reservoir slots in one generator call.
@@ -74,19 +65,18 @@ class TailSketch:
         slots: list[int] = []
         if drawn:
             slots = self._rng.integers(0, np.arange(start + 1, start + drawn + 1)).tolist()
-        size, stored = self.size, self._values
         for i, value in enumerate(values):
             n = self._n_seen
-            if n < size:
-                stored[n] = value
-            else:
-                j = slots[i - free]
-                if j < size:
-                    stored[j] = value
-            self._n_seen = n + 1
-            self._since_sort += 1
-            if self._since_sort >= self.refresh or self.count < min(self._n_seen, 64):
-                self._resort()
+            self._put(value, n if i < free else slots[i - free])
+
+    def _put(self, value: float, slot: int) -> None:
+        """Store the next value in ``slot`` (dropped when the slot is outside the reservoir)."""
+        if slot < self.size:
+            self._values[slot] = value
+        self._n_seen += 1
+        self._since_sort += 1
+        if self._since_sort >= self.refresh or self.count < min(self._n_seen, 64):
+            self._resort()
 
     def extend(self, values: NDArray[np.float64] | list[float]) -> None:
         """Offer several values."""
