@@ -287,7 +287,10 @@ class Engine:
             st.feature_n += 1
         if ev.output is not None:
             obs.margin = output_margin(ev.output.probabilities, ev.output.confidence)
-            obs.label = output_bucket(ev.output, cfg.class_buckets)
+            if pre.z is not None:  # the batch pass already bucketed it (-1: no label)
+                obs.label = pre.label if pre.label >= 0 else None
+            else:
+                obs.label = output_bucket(ev.output, cfg.class_buckets)
             if obs.label is not None:
                 st.output_n += 1
         readings: dict[str, Reading] = {}
