@@ -107,54 +107,16 @@ def _steps(
     events: steps look at the last ``step_window`` distinct inputs, self-similarity at the
     last ``self_window`` (families of JbDA-style children may be further apart)."""
     w = config.step_window
-    w_all = max(w, config.self_window)
-    rows: list[NDArray[np.float32]] = [z]
-    n_rows = z.shape[0]
-    # client -> (row ids, crcs, class buckets) of its recent inputs, newest first
-    recent: dict[str, tuple[list[int], list[int], list[int]]] = {}
-    pad = [-1] * w_all
-    gathered: list[list[int]] = []  # per event: row ids of its recent inputs, -1 padded
-    glabels: list[list[int]] = []  # per event: their class buckets, -2 padded (matches none)
-    lpad = [-2] * w_all
-    for row, k in enumerate(idx):
-        client = events[k].client_id
-        sim = recent.get(client)
-        if sim is None:
-            st = state_of(events[k])
-            ids: list[int] = []
-            crcs: list[int] = []
-            labs: list[int] = []
-            if st is not None and st.ring is not None and st.ring_len:
-                past = st.recent(w_all)
-                rows.append(past)
-                ids = list(range(n_rows, n_rows + past.shape[0]))
-                n_rows += past.shape[0]
-                crcs = st.recent_crcs(w_all)
-                labs = st.recent_labels(w_all)
-            sim = (ids, crcs, labs)
-            recent[client] = sim
-        ids, crcs, labs = sim
-        p = pre[k]
-        if p.crc in crcs[:w]:  # an exact repeat of one of the last step_window inputs
-            p.retry = True
-            gathered.append(pad)
-            glabels.append(lpad)
-            continue
-        gathered.append(ids + pad[len(ids) :])
-        glabels.append(labs + lpad[len(labs) :])
-        ids.insert(0, row)
-        crcs.insert(0, p.crc)
-        labs.insert(0, NO_LABEL if p.label < 0 else p.label)
-        del ids[w_all:], crcs[w_all:], labs[w_all:]
-    gather = np.asarray(gathered, dtype=np.int64)
+    allrows, gather, retry, row_labels = _recent_rows(events, idx, z, pre, state_of, config)
+    for row in np.flatnonzero(retry).tolist():
+        pre[idx[row]].retry = True
     valid_all = gather >= 0
     if not valid_all.any():
         return
-    # vstack, astype, fancy indexing and ** 2 as before, but in kept buffers (scratch.py)
-    ws, dim = scratch(), z.shape[1]
-    allrows = np.concatenate(rows, out=ws.array("rows", (n_rows, dim)))
+    # astype, fancy indexing and ** 2 in kept buffers (scratch.py)
+    ws = scratch()
     zz = z.astype(np.float64)
-    prev = ws.array("prev", (*gather.shape, dim))
+    prev = ws.array("prev", (*gather.shape, z.shape[1]))
     np.take(allrows, np.where(valid_all, gather, 0), axis=0, out=prev, mode="clip")  # all in range
     diff = np.subtract(prev, zz[:, None, :], out=ws.array("diff", prev.shape))
     dist_all = np.sqrt(np.square(diff, out=diff).sum(axis=2))
@@ -190,7 +152,7 @@ def _steps(
         own = np.where(nearest_slot == 0, masked[:, 0], np.nan).tolist()
         # The same within the query's own class; a continuation is not tested.
         label = np.asarray([pre[k].label for k in idx], dtype=np.int64)
-        same = valid_all & (np.asarray(glabels, dtype=np.int64) == label[:, None])
+        same = valid_all & (row_labels[np.where(valid_all, gather, 0)] == label[:, None])
         same_n = same.sum(axis=1)
         ms = np.where(same, dist_all, np.inf)
         tested = ((same_n > 0) & (ms.argmin(axis=1) > 0)).tolist()
@@ -210,3 +172,95 @@ def _steps(
             p.step = steps[row]
         if col_ok[row]:
             p.collinearity = coss[row]
+
+
+def _recent_rows(
+    events: Sequence[QueryEvent],
+    idx: list[int],
+    z: NDArray[np.float32],
+    pre: list[Pre],
+    state_of: Callable[[QueryEvent], ModelClientState | None],
+    config: EngineConfig,
+) -> tuple[FloatArray, NDArray[np.int64], NDArray[np.bool_], NDArray[np.uint8]]:
+    """Every event's recent inputs as row ids into one array, newest first, and retries.
+
+    An event's recent inputs are its client's earlier non-retry queries in this batch,
+    newest first, then the client's ring read back from its newest slot, ``self_window``
+    at most. Each ring is laid out once and read by index arithmetic; only clients with
+    several events in the batch need a loop. Returns the rows (the batch's first), the
+    row ids per event (-1: none), the retry flags, and each row's class bucket.
+    """
+    w = config.step_window
+    w_all = max(w, config.self_window)
+    n = len(idx)
+    parts: list[NDArray[np.float32]] = [z]
+    crc_all = [pre[k].crc for k in idx]
+    lab_parts = [
+        np.asarray([NO_LABEL if pre[k].label < 0 else pre[k].label for k in idx], np.uint8)
+    ]
+    members: dict[str, list[int]] = {}  # client -> its rows in the batch, in order
+    geo = [(0, 0, 1, 0)]  # per ring: (first row, next slot, capacity, length); 0: none
+    ring_of: list[int] = []
+    n_rows = n
+    for row, k in enumerate(idx):
+        client = events[k].client_id
+        mine = members.get(client)
+        if mine is not None:
+            ring_of.append(ring_of[mine[0]])
+            mine.append(row)
+            continue
+        members[client] = [row]
+        st = state_of(events[k])
+        if st is None or st.ring is None or not st.ring_len:
+            ring_of.append(0)
+            continue
+        cap = st.ring.shape[0]
+        crcs = st.ring_crc if len(st.ring_crc) == cap else (st.ring_crc + [0] * cap)[:cap]
+        rl = st.ring_label
+        parts.append(st.ring)
+        crc_all += crcs
+        lab_parts.append(
+            rl if rl is not None and rl.shape[0] == cap else np.full(cap, NO_LABEL, np.uint8)
+        )
+        ring_of.append(len(geo))
+        geo.append((n_rows, st.ring_pos, cap, min(st.ring_len, cap)))
+        n_rows += cap
+    gm = np.asarray(geo, dtype=np.int64)[ring_of]
+    j = np.arange(w_all)
+    ring_ok = j < gm[:, 3:4]
+    gather = np.where(ring_ok, gm[:, 0:1] + (gm[:, 1:2] - 1 - j) % gm[:, 2:3], -1)
+    crc = np.asarray(crc_all, dtype=np.int64)
+    hits = crc[np.maximum(gather[:, :w], 0)] == crc[:n, None]
+    retry = (hits & ring_ok[:, :w]).any(axis=1)
+    for mine in members.values():
+        if len(mine) > 1:
+            _batch_history(mine, gather, retry, crc_all, w, w_all)
+    gather[retry] = -1
+    labels = np.concatenate(lab_parts)
+    allrows = np.concatenate(parts, out=scratch().array("rows", (n_rows, z.shape[1])))
+    return allrows, gather, retry, labels
+
+
+def _batch_history(
+    rows: list[int],
+    gather: NDArray[np.int64],
+    retry: NDArray[np.bool_],
+    crc: list[int],
+    w: int,
+    w_all: int,
+) -> None:
+    """Put one client's earlier non-retry rows of the batch in front of its ring rows."""
+    first = rows[0]
+    ring_ids = gather[first].tolist()  # the ring alone, newest first (-1: none)
+    earlier: list[int] = [] if retry[first] else [first]
+    for row in rows[1:]:
+        m = min(len(earlier), w_all)
+        recent = [crc[r] for r in earlier[:w]] + [
+            crc[r] for r in ring_ids[: max(w - m, 0)] if r >= 0
+        ]
+        if crc[row] in recent:
+            retry[row] = True
+            continue
+        retry[row] = False
+        gather[row] = earlier[:m] + ring_ids[: w_all - m]
+        earlier.insert(0, row)
