@@ -116,7 +116,7 @@ def _steps(
     # astype, fancy indexing and ** 2 in kept buffers (scratch.py)
     ws = scratch()
     zz = z.astype(np.float64)
-    prev = ws.array("prev", (*gather.shape, z.shape[1]))
+    prev = ws.array32("prev", (*gather.shape, z.shape[1]))  # float32 as kept; exact below
     np.take(allrows, np.where(valid_all, gather, 0), axis=0, out=prev, mode="clip")  # all in range
     diff = np.subtract(prev, zz[:, None, :], out=ws.array("diff", prev.shape))
     dist_all = np.sqrt(np.square(diff, out=diff).sum(axis=2))
@@ -135,8 +135,9 @@ def _steps(
         ratio[enough] = d[:, 0] / (median + TINY)
         step[enough] = d[:, 0]
     with np.errstate(all="ignore"):
-        v1 = zz - prev[:, 0, :]
-        v2 = prev[:, 0, :] - prev[:, 1, :]
+        p0 = prev[:, 0, :].astype(np.float64)
+        v1 = zz - p0
+        v2 = p0 - prev[:, 1, :]
         n1 = np.linalg.norm(v1, axis=1)
         n2 = np.linalg.norm(v2, axis=1)
         cos = np.abs((v1 * v2).sum(axis=1)) / (n1 * n2 + TINY)
@@ -181,7 +182,7 @@ def _recent_rows(
     pre: list[Pre],
     state_of: Callable[[QueryEvent], ModelClientState | None],
     config: EngineConfig,
-) -> tuple[FloatArray, NDArray[np.int64], NDArray[np.bool_], NDArray[np.uint8]]:
+) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.bool_], NDArray[np.uint8]]:
     """Every event's recent inputs as row ids into one array, newest first, and retries.
 
     An event's recent inputs are its client's earlier non-retry queries in this batch,
@@ -194,11 +195,11 @@ def _recent_rows(
     w_all = max(w, config.self_window)
     n = len(idx)
     parts: list[NDArray[np.float32]] = [z]
-    crc_all = [pre[k].crc for k in idx]
-    lab_parts = [
-        np.asarray([NO_LABEL if pre[k].label < 0 else pre[k].label for k in idx], np.uint8)
-    ]
-    members: dict[str, list[int]] = {}  # client -> its rows in the batch, in order
+    own = [NO_LABEL if pre[k].label < 0 else pre[k].label for k in idx]
+    lab_parts = [np.asarray(own, dtype=np.uint8)]
+    crcs = [pre[k].crc for k in idx]
+    retry = np.zeros(n, dtype=bool)
+    members: dict[str, tuple[list[int], ModelClientState | None]] = {}  # rows in order
     geo = [(0, 0, 1, 0)]  # per ring: (first row, next slot, capacity, length); 0: none
     ring_of: list[int] = []
     n_rows = n
@@ -206,22 +207,23 @@ def _recent_rows(
         client = events[k].client_id
         mine = members.get(client)
         if mine is not None:
-            ring_of.append(ring_of[mine[0]])
-            mine.append(row)
+            ring_of.append(ring_of[mine[0][0]])
+            mine[0].append(row)
             continue
-        members[client] = [row]
         st = state_of(events[k])
+        members[client] = ([row], st)
         if st is None or st.ring is None or not st.ring_len:
             ring_of.append(0)
             continue
+        crc = crcs[row]
+        if crc in st.ring_crc and crc in st.recent_crcs(w):  # an exact repeat
+            retry[row] = True
         cap = st.ring.shape[0]
-        crcs = st.ring_crc if len(st.ring_crc) == cap else (st.ring_crc + [0] * cap)[:cap]
         rl = st.ring_label
+        if rl is None or rl.shape[0] != cap:  # a state saved before labels were kept
+            rl = np.full(cap, NO_LABEL, dtype=np.uint8)
         parts.append(st.ring)
-        crc_all += crcs
-        lab_parts.append(
-            rl if rl is not None and rl.shape[0] == cap else np.full(cap, NO_LABEL, np.uint8)
-        )
+        lab_parts.append(rl)
         ring_of.append(len(geo))
         geo.append((n_rows, st.ring_pos, cap, min(st.ring_len, cap)))
         n_rows += cap
@@ -229,15 +231,13 @@ def _recent_rows(
     j = np.arange(w_all)
     ring_ok = j < gm[:, 3:4]
     gather = np.where(ring_ok, gm[:, 0:1] + (gm[:, 1:2] - 1 - j) % gm[:, 2:3], -1)
-    crc = np.asarray(crc_all, dtype=np.int64)
-    hits = crc[np.maximum(gather[:, :w], 0)] == crc[:n, None]
-    retry = (hits & ring_ok[:, :w]).any(axis=1)
-    for mine in members.values():
-        if len(mine) > 1:
-            _batch_history(mine, gather, retry, crc_all, w, w_all)
+    for rows, st in members.values():
+        if len(rows) > 1:
+            ring_crcs = st.recent_crcs(w) if st is not None else []
+            _batch_history(rows, gather, retry, crcs, ring_crcs, w, w_all)
     gather[retry] = -1
     labels = np.concatenate(lab_parts)
-    allrows = np.concatenate(parts, out=scratch().array("rows", (n_rows, z.shape[1])))
+    allrows = np.concatenate(parts, out=scratch().array32("rows", (n_rows, z.shape[1])))
     return allrows, gather, retry, labels
 
 
@@ -245,22 +245,23 @@ def _batch_history(
     rows: list[int],
     gather: NDArray[np.int64],
     retry: NDArray[np.bool_],
-    crc: list[int],
+    crcs: list[int],
+    ring_crcs: list[int],
     w: int,
     w_all: int,
 ) -> None:
-    """Put one client's earlier non-retry rows of the batch in front of its ring rows."""
+    """Put one client's earlier non-retry rows of the batch in front of its ring rows.
+
+    ``crcs`` are the batch rows' checksums, ``ring_crcs`` the ring's, newest first.
+    """
     first = rows[0]
     ring_ids = gather[first].tolist()  # the ring alone, newest first (-1: none)
     earlier: list[int] = [] if retry[first] else [first]
     for row in rows[1:]:
         m = min(len(earlier), w_all)
-        recent = [crc[r] for r in earlier[:w]] + [
-            crc[r] for r in ring_ids[: max(w - m, 0)] if r >= 0
-        ]
-        if crc[row] in recent:
+        recent = [crcs[r] for r in earlier[:w]] + ring_crcs[: max(w - m, 0)]
+        if crcs[row] in recent:
             retry[row] = True
             continue
-        retry[row] = False
         gather[row] = earlier[:m] + ring_ids[: w_all - m]
         earlier.insert(0, row)

@@ -24,6 +24,7 @@ class Scratch:
 
     def __init__(self) -> None:
         self._buffers: dict[str, FloatArray] = {}
+        self._buffers32: dict[str, NDArray[np.float32]] = {}
 
     def array(self, key: str, shape: tuple[int, ...]) -> FloatArray:
         """An uninitialised float64 array of ``shape`` in the buffer kept under ``key``.
@@ -43,6 +44,17 @@ class Scratch:
             if size > MAX_KEPT:
                 return buf.reshape(shape)
             self._buffers[key] = buf
+        return buf[:size].reshape(shape)
+
+    def array32(self, key: str, shape: tuple[int, ...]) -> NDArray[np.float32]:
+        """The same in float32, kept apart from the float64 buffers."""
+        size = math.prod(shape)
+        buf = self._buffers32.get(key)
+        if buf is None or buf.shape[0] < size:
+            buf = np.empty(size, dtype=np.float32)
+            if size > 2 * MAX_KEPT:
+                return buf.reshape(shape)
+            self._buffers32[key] = buf
         return buf[:size].reshape(shape)
 
 
