@@ -113,13 +113,17 @@ def _steps(
     valid_all = gather >= 0
     if not valid_all.any():
         return
-    # astype, fancy indexing and ** 2 in kept buffers (scratch.py)
-    ws = scratch()
+    # Distances for the valid (event, recent input) pairs only, in kept buffers (scratch.py);
+    # rows stay float32 as kept and are widened exactly in the subtraction.
+    ws, dim = scratch(), z.shape[1]
     zz = z.astype(np.float64)
-    prev = ws.array32("prev", (*gather.shape, z.shape[1]))  # float32 as kept; exact below
-    np.take(allrows, np.where(valid_all, gather, 0), axis=0, out=prev, mode="clip")  # all in range
-    diff = np.subtract(prev, zz[:, None, :], out=ws.array("diff", prev.shape))
-    dist_all = np.sqrt(np.square(diff, out=diff).sum(axis=2))
+    safe = np.where(valid_all, gather, 0)
+    ev_i, slot_i = np.nonzero(valid_all)
+    prev = np.take(allrows, safe[ev_i, slot_i], axis=0, out=ws.array32("prev", (ev_i.size, dim)))
+    diff = np.take(zz, ev_i, axis=0, out=ws.array("diff", (ev_i.size, dim)))
+    np.subtract(prev, diff, out=diff)
+    dist_all = np.full(gather.shape, np.inf)
+    dist_all[ev_i, slot_i] = np.sqrt(np.square(diff, out=diff).sum(axis=1))
     valid, dist = valid_all[:, :w], dist_all[:, :w]  # what steps look at
     count = valid.sum(axis=1)
     enough = count >= config.step_min_recent
@@ -135,9 +139,9 @@ def _steps(
         ratio[enough] = d[:, 0] / (median + TINY)
         step[enough] = d[:, 0]
     with np.errstate(all="ignore"):
-        p0 = prev[:, 0, :].astype(np.float64)
+        p0 = allrows[safe[:, 0]].astype(np.float64)
         v1 = zz - p0
-        v2 = p0 - prev[:, 1, :]
+        v2 = p0 - allrows[safe[:, 1]]
         n1 = np.linalg.norm(v1, axis=1)
         n2 = np.linalg.norm(v2, axis=1)
         cos = np.abs((v1 * v2).sum(axis=1)) / (n1 * n2 + TINY)
