@@ -21,6 +21,10 @@ VARIANTS = (
         lambda v, r: attacks.jbda(v, r, seed_size=50, rounds=5, step=0.05), pace=1.5,
     ),
     AttackPlan(
+        "jbda-150-seeds", "jbda", "digits-mlp",
+        lambda v, r: attacks.jbda(v, r, seed_size=150, rounds=4), pace=1.5,
+    ),
+    AttackPlan(
         "t-rnd", "jbda", "digits-mlp",
         lambda v, r: attacks.jbda(v, r, seed_size=10, rounds=7, random_sign=True), pace=2.0,
     ),
@@ -50,7 +54,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> EvaluationReport:
 
 @pytest.mark.slow
 def test_every_variant_is_caught(report: EvaluationReport) -> None:
-    """JbDA shuffled, from 50 seeds, with random signs, slow; slow Knockoff; random on logreg."""
+    """JbDA shuffled, from 50 and 150 seeds, with random signs, slow; slow Knockoff; random
+    on logreg."""
     missed = [a.name for a in report.clonewatch.attackers if not a.caught]
     assert not missed
 
