@@ -41,7 +41,7 @@ class Observation:
     other_same: float | None = None
     other_same_count: int = 0
 
-    def self_surprise(self, min_reference: int) -> float | None:
+    def self_surprise(self, min_reference: int, contrast: float = 1.0) -> float | None:
         """Surprise (nats) at how many of the client's own same-class inputs are nearer
         than every other client's, if the client's inputs were exchangeable with theirs.
 
@@ -52,18 +52,27 @@ class Observation:
         neighbours of earlier queries (JbDA, probes around a point) put several own
         inputs nearer than any natural one. ``None`` when there is nothing to test.
 
+        With ``contrast`` below 1, an own input counts only when it is nearer than that
+        share of the nearest other's distance. In high dimension distances concentrate,
+        and a client keeping to one topic of a class (a sub-cluster) has many own inputs
+        just nearer than the class's others; synthetic neighbours are much nearer. Fewer
+        own inputs counted can only make the p-value larger, so it stays valid.
+
         >>> obs = Observation(owner=1, ts=0, own_same=[0.5, 0.9, 3.0], other_same=2.0,
         ...                   other_same_count=9)
         >>> round(obs.self_surprise(8), 3)  # 2 of 3 own nearer than 9 others: p = 3/12 * 2/11
         3.091
+        >>> round(obs.self_surprise(8, contrast=0.4), 3)  # only 0.5 is nearer than 0.8
+        1.386
         """
         other, own = self.other_same, self.own_same
         if not own or other is None or math.isnan(other) or self.other_same_count < min_reference:
             return None
         m, r = len(own), self.other_same_count
         log_p = 0.0
+        limit = contrast * other
         for t, d in enumerate(own):
-            if d >= other:
+            if d >= limit:
                 break
             log_p += math.log((m - t) / (m + r - t))
         return -log_p

@@ -44,6 +44,7 @@ class EngineConfig:
     cap_signal: float = 32.0  # one signal alone reaches at most "high"
     cap_volume: float = 1.5  # volume alone never reaches "low" (20)
     self_min_reference: int = 8  # other clients' same-class inputs a self-similarity test needs
+    self_contrast: float = 0.9  # own inputs count when nearer than this share of the nearest other
     client_test_every: int = 8  # client-level tests are recomputed every N queries
     min_client_test: int = 24  # queries before a client-level test counts
     # Alerting and risk emission.
@@ -56,3 +57,5 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.class_buckets <= 255:
             raise ValueError("class_buckets must be 1-255 (a bucket is kept in one byte)")
+        if not 0.0 < self.self_contrast <= 1.0:
+            raise ValueError("self_contrast must be in (0, 1] (1: any nearer own input counts)")

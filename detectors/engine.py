@@ -313,7 +313,7 @@ class Engine:
             novelty=readings["novelty"].lesson,
             step=readings["steps"].lesson,
             step_count=pre.step_count,
-            self_surprise=obs.self_surprise(cfg.self_min_reference),
+            self_surprise=obs.self_surprise(cfg.self_min_reference, cfg.self_contrast),
             collinear=pre.collinearity,
             margin=readings["low_margin"].lesson,
             label=obs.label,

@@ -36,7 +36,10 @@ class StepSignal:
     * self-similarity, class by class (PRADA's insight, with bounded state): how
       many of the client's own recent inputs of the query's class are nearer
       than every other client's input of that class, as a surprise against
-      exchangeable traffic (:meth:`Observation.self_surprise`). It needs no
+      exchangeable traffic (:meth:`Observation.self_surprise`); an own input
+      counts when it is nearer than ``self_contrast`` (0.9) of the nearest other's
+      distance, as in high dimension a client keeping to one topic of a class is
+      slightly nearer to itself than to the class's others. It needs no
       per-window calibration, so it works from a model's first hour, and a
       class-skewed client is compared within its class. The surprise is divided
       by the population's own mean (natural self-similarity), capped per query,
@@ -65,7 +68,7 @@ class StepSignal:
     True
     >>> sig, st = StepSignal(cfg), ModelClientState()  # 3 of 4 own inputs nearer than 30 others
     >>> obs = Observation(1, 0, own_same=[0.2, 0.3, 0.4, 2.0], other_same=1.0, other_same_count=30)
-    >>> round(obs.self_surprise(cfg.self_min_reference), 2)
+    >>> round(obs.self_surprise(cfg.self_min_reference, cfg.self_contrast), 2)
     7.31
     >>> family = [sig.update(obs, st, pop) for _ in range(10)]
     >>> family[-1].evidence > 20
@@ -80,7 +83,9 @@ class StepSignal:
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Fold the step from the client's recent queries to this one into its evidence."""
         cfg = self.config
-        surprise = None if obs.retry else obs.self_surprise(cfg.self_min_reference)
+        surprise = (
+            None if obs.retry else obs.self_surprise(cfg.self_min_reference, cfg.self_contrast)
+        )
         if obs.retry or (obs.step_ratio is None and obs.collinearity is None and surprise is None):
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
         chain = state.values.get("chain_steps", 0.0)
