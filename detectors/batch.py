@@ -119,7 +119,7 @@ def _steps(
     zz = z.astype(np.float64)
     safe = np.where(valid_all, gather, 0)
     ev_i, slot_i = np.nonzero(valid_all)
-    prev = np.take(allrows, safe[ev_i, slot_i], axis=0, out=ws.array32("prev", (ev_i.size, dim)))
+    prev = np.take(allrows, gather[valid_all], axis=0, out=ws.array32("prev", (ev_i.size, dim)))
     diff = np.take(zz, ev_i, axis=0, out=ws.array("diff", (ev_i.size, dim)))
     np.subtract(prev, diff, out=diff)
     dist_all = np.full(gather.shape, np.inf)
