@@ -5,7 +5,10 @@ Not part of the tests (the README quotes what it prints). Writes a QueryEvent lo
 benign kinds the simulator does not have and four attackers, then replays it in-process and
 prints, per kind, how many clients got a high alert and how many got any alert.
 
-    .venv/bin/python scripts/populations/embedding.py [OUT_DIR] [--seed N]
+    .venv/bin/python scripts/populations/embedding.py [OUT_DIR] [--seed N] [--many-classes]
+
+``--many-classes``: 1,000 classes over 200 topics in 512 dimensions, each class a direction
+near its topic's centre (an image-embedding model with fine-grained classes, say).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from streams.replay import replay_path
 
-DIM, CLASSES, TOPICS, DAY = 384, 12, 40, 86_400.0
+DAY = 86_400.0
 LEVELS = ("low", "moderate", "high", "critical")
 
 
@@ -29,17 +32,28 @@ def _unit(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def build(out: Path, seed: int) -> dict[str, str]:
+def _model(rng: np.random.Generator, many_classes: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Topic centres and the linear model's class weights."""
+    dim, classes, n_topics = (512, 1000, 200) if many_classes else (384, 12, 40)
+    centres = _unit(rng.normal(size=(n_topics, dim)))
+    if many_classes:
+        near = centres[np.arange(classes) % n_topics] + rng.normal(0.0, 0.06, (classes, dim))
+        return centres, 12.0 * _unit(near)
+    weights = np.zeros((classes, dim))
+    for t, c in enumerate(rng.integers(0, classes, n_topics)):
+        weights[c] += 8.0 * centres[t]
+    return centres, weights
+
+
+def build(out: Path, seed: int, many_classes: bool = False) -> dict[str, str]:
     """Write ``out/log.jsonl`` and return client -> kind."""
     rng = np.random.default_rng(seed)
-    centres = _unit(rng.normal(size=(TOPICS, DIM)))
-    weights = np.zeros((CLASSES, DIM))
-    for t, c in enumerate(rng.integers(0, CLASSES, TOPICS)):
-        weights[c] += 8.0 * centres[t]
+    centres, weights = _model(rng, many_classes)
+    n_topics, dim = centres.shape
 
     def docs(n: int, topics: list[int] | None = None, sigma: float = 0.045) -> np.ndarray:
-        t = rng.integers(0, TOPICS, n) if topics is None else rng.choice(topics, n)
-        return _unit(centres[t] + rng.normal(0.0, sigma, (n, DIM)))
+        t = rng.integers(0, n_topics, n) if topics is None else rng.choice(topics, n)
+        return _unit(centres[t] + rng.normal(0.0, sigma, (n, dim)))
 
     rows: list[tuple[float, dict[str, Any]]] = []
     truth: dict[str, str] = {}
@@ -67,13 +81,13 @@ def build(out: Path, seed: int) -> dict[str, str]:
         emit(f"batch-{i}", docs(2000), 2 * 3600, 3 * 3600, "batch")
     for i in range(20):  # five prompts, each reworded 6 to 19 times, interleaved
         reps = int(rng.integers(6, 20))
-        xs = _unit(np.repeat(docs(5), reps, axis=0) + rng.normal(0.0, 0.02, (5 * reps, DIM)))
+        xs = _unit(np.repeat(docs(5), reps, axis=0) + rng.normal(0.0, 0.02, (5 * reps, dim)))
         emit(f"paraphrase-{i}", xs[rng.permutation(len(xs))], 0, DAY, "paraphrase")
     for i in range(20):  # natural questions about one topic only
         n = int(rng.integers(50, 300))
-        emit(f"onetopic-{i}", docs(n, topics=[int(rng.integers(TOPICS))]), 0, DAY, "onetopic")
+        emit(f"onetopic-{i}", docs(n, topics=[int(rng.integers(n_topics))]), 0, DAY, "onetopic")
     for i in range(10):  # conversations: each turn mixes the last with a new on-topic question
-        fresh = docs(300, topics=[int(rng.integers(TOPICS))])
+        fresh = docs(300, topics=[int(rng.integers(n_topics))])
         x, turns = fresh[0], []
         for k in range(300):
             x = _unit(0.6 * x + 0.4 * fresh[k])
@@ -82,12 +96,12 @@ def build(out: Path, seed: int) -> dict[str, str]:
     for i in range(10):  # a random walk that drifts off the data (like a sensor going astray)
         x, walk = docs(1)[0], []
         for _ in range(300):
-            x = _unit(x + rng.normal(0.0, 0.01, DIM))
+            x = _unit(x + rng.normal(0.0, 0.01, dim))
             walk.append(x)
         emit(f"drifting-walk-{i}", np.array(walk), 0, DAY, "drifting-walk")
-    emit("att-random", _unit(rng.normal(size=(1000, DIM))), 3 * 3600, 5 * 3600, "attack")
-    other = _unit(rng.normal(size=(30, DIM)))  # Knockoff: natural text of other domains
-    knock = _unit(other[rng.integers(0, 30, 1500)] + rng.normal(0.0, 0.045, (1500, DIM)))
+    emit("att-random", _unit(rng.normal(size=(1000, dim))), 3 * 3600, 5 * 3600, "attack")
+    other = _unit(rng.normal(size=(30, dim)))  # Knockoff: natural text of other domains
+    knock = _unit(other[rng.integers(0, 30, 1500)] + rng.normal(0.0, 0.045, (1500, dim)))
     emit("att-knockoff", knock, 4 * 3600, 8 * 3600, "attack")
     pool = docs(6000, sigma=0.09)  # ActiveThief: the least confident of a natural pool
     lg = pool @ weights.T
@@ -117,8 +131,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", nargs="?", default="clonewatch-out/embedding", type=Path)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--many-classes", action="store_true")
     args = ap.parse_args()
-    truth = build(args.out, args.seed)
+    truth = build(args.out, args.seed, args.many_classes)
     result = replay_path(args.out / "log.jsonl", alerts_path=args.out / "alerts.jsonl")
     top: dict[str, int] = {}
     for alert in result.alerts:
