@@ -6,6 +6,7 @@ benign kinds the simulator does not have and four attackers, then replays it in-
 prints, per kind, how many clients got a high alert and how many got any alert.
 
     .venv/bin/python scripts/populations/embedding.py [OUT_DIR] [--seed N] [--many-classes]
+        [--rewordings LOW HIGH]
 
 ``--many-classes``: 1,000 classes over 200 topics in 512 dimensions, each class a direction
 near its topic's centre (an image-embedding model with fine-grained classes, say).
@@ -45,7 +46,9 @@ def _model(rng: np.random.Generator, many_classes: bool) -> tuple[np.ndarray, np
     return centres, weights
 
 
-def build(out: Path, seed: int, many_classes: bool = False) -> dict[str, str]:
+def build(
+    out: Path, seed: int, many_classes: bool = False, rewordings: tuple[int, int] = (6, 19)
+) -> dict[str, str]:
     """Write ``out/log.jsonl`` and return client -> kind."""
     rng = np.random.default_rng(seed)
     centres, weights = _model(rng, many_classes)
@@ -79,8 +82,8 @@ def build(out: Path, seed: int, many_classes: bool = False) -> dict[str, str]:
         emit(f"heavy-{i}", docs(3000), 7 * 3600, 19 * 3600, "heavy")
     for i in range(3):
         emit(f"batch-{i}", docs(2000), 2 * 3600, 3 * 3600, "batch")
-    for i in range(20):  # five prompts, each reworded 6 to 19 times, interleaved
-        reps = int(rng.integers(6, 20))
+    for i in range(20):  # five prompts, each reworded several times, interleaved
+        reps = int(rng.integers(rewordings[0], rewordings[1] + 1))
         xs = _unit(np.repeat(docs(5), reps, axis=0) + rng.normal(0.0, 0.02, (5 * reps, dim)))
         emit(f"paraphrase-{i}", xs[rng.permutation(len(xs))], 0, DAY, "paraphrase")
     for i in range(20):  # natural questions about one topic only
@@ -132,8 +135,9 @@ def main() -> None:
     ap.add_argument("out", nargs="?", default="clonewatch-out/embedding", type=Path)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--many-classes", action="store_true")
+    ap.add_argument("--rewordings", nargs=2, type=int, default=(6, 19), metavar=("LOW", "HIGH"))
     args = ap.parse_args()
-    truth = build(args.out, args.seed, args.many_classes)
+    truth = build(args.out, args.seed, args.many_classes, tuple(args.rewordings))
     result = replay_path(args.out / "log.jsonl", alerts_path=args.out / "alerts.jsonl")
     top: dict[str, int] = {}
     for alert in result.alerts:
