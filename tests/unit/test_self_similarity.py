@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from self_similarity_support import labelled_events, near_own
 
 from detectors.config import EngineConfig
 from detectors.engine import Engine
@@ -13,7 +14,6 @@ from detectors.state import ClientState, ModelClientState
 from schemas import QueryEvent
 
 DIM, CLASSES = 8, 4
-T0 = 1_793_491_200
 CENTRES = np.random.default_rng(7).normal(0.0, 3.0, (CLASSES, DIM))
 
 
@@ -22,33 +22,13 @@ def _label(x: np.ndarray) -> int:
 
 
 def _events(client: str, xs: np.ndarray, start: int = 0) -> list[QueryEvent]:
-    return [
-        QueryEvent.model_validate(
-            {
-                "event_id": f"{client}-{start + i}",
-                "timestamp": T0 + start + i,
-                "client_id": client,
-                "model_id": "m",
-                "features": [float(v) for v in x],
-                "output": {"label": _label(x)},
-            }
-        )
-        for i, x in enumerate(xs)
-    ]
+    return labelled_events(client, xs, [_label(x) for x in xs], start)
 
 
 def _natural(rng: np.random.Generator, n: int, classes: list[int] | None = None) -> np.ndarray:
     pick = rng.choice(classes or list(range(CLASSES)), size=n)
     out: np.ndarray = CENTRES[pick] + rng.normal(0.0, 1.0, (n, DIM))
     return out
-
-
-def _near_own(engine: Engine, events: list[QueryEvent], client: str) -> float:
-    """The client's self-similarity CUSUM (nats) after the events."""
-    engine.process_batch(events)
-    state = engine.client_state(client)
-    assert state is not None
-    return state.models["m"].values.get("near_own", 0.0)
 
 
 @pytest.fixture
@@ -76,28 +56,28 @@ def test_augmented_families_build_evidence(engine: Engine) -> None:
         parents = np.vstack(xs)
         xs.append(parents + 0.3 * np.sign(rng.normal(size=parents.shape)))
     attack = np.vstack(xs)[:160]
-    assert _near_own(engine, _events("attacker", attack, 10_000), "attacker") > 20.0
+    assert near_own(engine, _events("attacker", attack, 10_000), "attacker") > 20.0
 
 
 def test_class_skewed_natural_client_builds_none(engine: Engine) -> None:
     """A client asking almost only about one class is compared within that class."""
     rng = np.random.default_rng(3)
     skewed = _natural(rng, 160, classes=[2] * 9 + [0])
-    assert _near_own(engine, _events("skewed", skewed, 10_000), "skewed") < 6.0
+    assert near_own(engine, _events("skewed", skewed, 10_000), "skewed") < 6.0
 
 
 def test_natural_client_builds_none(engine: Engine) -> None:
     """A heavy client of natural inputs stays exchangeable with everyone else."""
     rng = np.random.default_rng(4)
     heavy = _natural(rng, 300)
-    assert _near_own(engine, _events("heavy", heavy, 10_000), "heavy") < 6.0
+    assert near_own(engine, _events("heavy", heavy, 10_000), "heavy") < 6.0
 
 
 def test_continuing_stream_builds_none(engine: Engine) -> None:
     """A sensor-like random walk is self-similar by nature: its continuations do not count."""
     rng = np.random.default_rng(5)
     walk = CENTRES[1] + np.cumsum(rng.normal(0.0, 0.05, (300, DIM)), axis=0)
-    assert _near_own(engine, _events("sensor", walk, 10_000), "sensor") < 6.0
+    assert near_own(engine, _events("sensor", walk, 10_000), "sensor") < 6.0
 
 
 def test_state_saved_before_labels_still_scores(engine: Engine) -> None:

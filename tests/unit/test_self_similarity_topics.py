@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from self_similarity_support import labelled_events, near_own
 
 from detectors.config import EngineConfig
 from detectors.engine import Engine
 from schemas import QueryEvent
 
 DIM, TOPICS, CLASSES = 256, 24, 6
-T0 = 1_793_491_200
 _rng = np.random.default_rng(11)
 TOPIC_CENTRES = _rng.normal(size=(TOPICS, DIM))
 TOPIC_CENTRES /= np.linalg.norm(TOPIC_CENTRES, axis=1, keepdims=True)
@@ -30,26 +30,7 @@ def _docs(rng: np.random.Generator, n: int, topics: list[int] | None = None) -> 
 
 def _events(client: str, xs: np.ndarray, start: int) -> list[QueryEvent]:
     labels = TOPIC_CLASS[np.argmax(xs @ TOPIC_CENTRES.T, axis=1)]
-    return [
-        QueryEvent.model_validate(
-            {
-                "event_id": f"{client}-{start + i}",
-                "timestamp": T0 + start + i,
-                "client_id": client,
-                "model_id": "m",
-                "features": x.tolist(),
-                "output": {"label": int(y)},
-            }
-        )
-        for i, (x, y) in enumerate(zip(xs, labels, strict=True))
-    ]
-
-
-def _near_own(engine: Engine, events: list[QueryEvent], client: str) -> float:
-    engine.process_batch(events)
-    state = engine.client_state(client)
-    assert state is not None
-    return state.models["m"].values.get("near_own", 0.0)
+    return labelled_events(client, xs, [int(y) for y in labels], start)
 
 
 @pytest.fixture
@@ -68,7 +49,7 @@ def test_one_topic_client_builds_none(engine: Engine) -> None:
     """Own inputs of one topic are only slightly nearer than the class's others: no evidence."""
     rng = np.random.default_rng(3)
     xs = _docs(rng, 160, topics=[5])
-    assert _near_own(engine, _events("one-topic", xs, 10_000), "one-topic") < 6.0
+    assert near_own(engine, _events("one-topic", xs, 10_000), "one-topic") < 6.0
 
 
 def test_perturbed_families_still_build_evidence(engine: Engine) -> None:
@@ -79,4 +60,4 @@ def test_perturbed_families_still_build_evidence(engine: Engine) -> None:
         parents = np.vstack(xs)
         xs.append(_unit(parents + 0.01 * np.sign(rng.normal(size=parents.shape))))
     attack = np.vstack(xs)[:160]
-    assert _near_own(engine, _events("attacker", attack, 10_000), "attacker") > 20.0
+    assert near_own(engine, _events("attacker", attack, 10_000), "attacker") > 20.0
