@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
-MAX_KEPT = 1 << 21  # elements (16 MB of float64) per buffer; a larger request is not kept
+MAX_KEPT_BYTES = 1 << 24  # 16 MB per buffer; a larger request is not kept
 
 
 class Scratch:
-    """Named float64 buffers, grown on demand, handed out as uninitialised views."""
+    """Named float64 and float32 buffers, grown on demand, handed out as uninitialised views."""
 
     def __init__(self) -> None:
-        self._buffers: dict[str, FloatArray] = {}
-        self._buffers32: dict[str, NDArray[np.float32]] = {}
+        self._buffers: dict[tuple[str, type[np.floating[Any]]], NDArray[Any]] = {}
 
     def array(self, key: str, shape: tuple[int, ...]) -> FloatArray:
         """An uninitialised float64 array of ``shape`` in the buffer kept under ``key``.
@@ -37,24 +37,24 @@ class Scratch:
         >>> a.shape, ws.array("x", (3,)).base is a.base
         ((2, 3), True)
         """
-        size = math.prod(shape)
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape[0] < size:
-            buf = np.empty(size, dtype=np.float64)
-            if size > MAX_KEPT:
-                return buf.reshape(shape)
-            self._buffers[key] = buf
-        return buf[:size].reshape(shape)
+        out: FloatArray = self._view(key, shape, np.float64)
+        return out
 
     def array32(self, key: str, shape: tuple[int, ...]) -> NDArray[np.float32]:
         """The same in float32, kept apart from the float64 buffers."""
+        out: NDArray[np.float32] = self._view(key, shape, np.float32)
+        return out
+
+    def _view(
+        self, key: str, shape: tuple[int, ...], dtype: type[np.floating[Any]]
+    ) -> NDArray[Any]:
         size = math.prod(shape)
-        buf = self._buffers32.get(key)
+        buf = self._buffers.get((key, dtype))
         if buf is None or buf.shape[0] < size:
-            buf = np.empty(size, dtype=np.float32)
-            if size > 2 * MAX_KEPT:
+            buf = np.empty(size, dtype=dtype)
+            if buf.nbytes > MAX_KEPT_BYTES:
                 return buf.reshape(shape)
-            self._buffers32[key] = buf
+            self._buffers[(key, dtype)] = buf
         return buf[:size].reshape(shape)
 
 
