@@ -68,10 +68,7 @@ class ModelClientState:
         if ring is None or self.ring_len == 0:
             return np.zeros((0, 0), dtype=np.float32)
         k = min(k, self.ring_len)
-        pos = self.ring_pos
-        if k <= pos <= ring.shape[0]:  # no wrap-around: one reversed slice
-            return ring[pos - k : pos][::-1].copy()
-        return ring.take(_newest_first(ring.shape[0], pos)[:k], axis=0)
+        return ring.take(_newest_first(ring.shape[0], self.ring_pos)[:k], axis=0)
 
     def recent_crcs(self, k: int) -> list[int]:
         """Checksums of the last ``k`` inputs, newest first."""
