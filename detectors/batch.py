@@ -3,6 +3,8 @@
 Within a batch the population baseline is fixed (it only changes at epoch
 boundaries, where the engine starts a new batch), and each client's recent
 inputs are simulated in order, so the results equal event-by-event processing.
+The distances to each client's recent inputs are measured by a compiled kernel
+(:mod:`detectors.geometry`).
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.config import EngineConfig
+from detectors.geometry import geometry
 from detectors.population import ModelPopulation, output_bucket, stable_hash
 from detectors.scratch import scratch
 from detectors.state import NO_LABEL, ModelClientState
 from schemas import QueryEvent
 
 FloatArray = NDArray[np.float64]
-TINY = 1e-9
 
 
 @dataclass(slots=True)
@@ -106,63 +108,20 @@ def _steps(
     """Retry flags, nearest-step ratio, collinearity and same-class distances for one model's
     events: steps look at the last ``step_window`` distinct inputs, self-similarity at the
     last ``self_window`` (families of JbDA-style children may be further apart)."""
-    w = config.step_window
     allrows, gather, retry, row_labels = _recent_rows(events, idx, z, pre, state_of, config)
     for row in np.flatnonzero(retry).tolist():
         pre[idx[row]].retry = True
-    valid_all = gather >= 0
-    if not valid_all.any():
+    if not (gather >= 0).any():
         return
-    # Distances for the valid (event, recent input) pairs only, in kept buffers (scratch.py);
-    # rows stay float32 as kept and are widened exactly in the subtraction.
-    ws, dim = scratch(), z.shape[1]
-    zz = z.astype(np.float64)
-    safe = np.where(valid_all, gather, 0)
-    ev_i, slot_i = np.nonzero(valid_all)
-    prev = np.take(allrows, gather[valid_all], axis=0, out=ws.array32("prev", (ev_i.size, dim)))
-    diff = np.take(zz, ev_i, axis=0, out=ws.array("diff", (ev_i.size, dim)))
-    np.subtract(prev, diff, out=diff)
-    dist_all = np.full(gather.shape, np.inf)
-    dist_all[ev_i, slot_i] = np.sqrt(np.square(diff, out=diff).sum(axis=1))
-    valid, dist = valid_all[:, :w], dist_all[:, :w]  # what steps look at
-    count = valid.sum(axis=1)
-    enough = count >= config.step_min_recent
-    ratio = np.full(len(idx), np.nan)
-    step = np.full(len(idx), np.nan)
-    if enough.any():
-        # Nearest and median distance to the valid recent inputs (invalid slots sort last).
-        d = np.where(valid[enough], dist[enough], np.inf)
-        d.sort(axis=1)
-        c = count[enough]
-        r = np.arange(c.shape[0])
-        median = 0.5 * (d[r, (c - 1) // 2] + d[r, c // 2])
-        ratio[enough] = d[:, 0] / (median + TINY)
-        step[enough] = d[:, 0]
-    with np.errstate(all="ignore"):
-        p0 = allrows[safe[:, 0]].astype(np.float64)
-        v1 = zz - p0
-        v2 = p0 - allrows[safe[:, 1]]
-        n1 = np.linalg.norm(v1, axis=1)
-        n2 = np.linalg.norm(v2, axis=1)
-        cos = np.abs((v1 * v2).sum(axis=1)) / (n1 * n2 + TINY)
-    col_ok = ((count >= 2) & (n1 > TINY) & (n2 > TINY)).tolist()
-    ratios, counts, coss, enoughs = ratio.tolist(), count.tolist(), cos.tolist(), enough.tolist()
-    steps = step.tolist()
-    with np.errstate(all="ignore"):
-        masked = np.where(valid, dist, np.inf)
-        # Only a query whose nearest own input is the one just before it continues a
-        # stream (a drifting sensor, video frames); probes around a point or around
-        # earlier parents (equation solving, JbDA) are not continuations.
-        nearest_slot = masked.argmin(axis=1)
-        own = np.where(nearest_slot == 0, masked[:, 0], np.nan).tolist()
-        # The same within the query's own class; a continuation is not tested.
-        label = np.asarray([pre[k].label for k in idx], dtype=np.int64)
-        same = valid_all & (row_labels[np.where(valid_all, gather, 0)] == label[:, None])
-        same_n = same.sum(axis=1)
-        ms = np.where(same, dist_all, np.inf)
-        tested = ((same_n > 0) & (ms.argmin(axis=1) > 0)).tolist()
-        ms.sort(axis=1)
-    same_ns = same_n.tolist()
+    label = np.asarray([pre[k].label for k in idx], dtype=np.int64)
+    g = geometry(
+        allrows, gather, z.astype(np.float64), row_labels, label,
+        config.step_window, config.step_min_recent,
+    )  # fmt: skip
+    counts, own, tested = g.n_recent.tolist(), g.own.tolist(), g.tested.tolist()
+    ratios, steps, same_ns = g.ratio.tolist(), g.step.tolist(), g.same_n.tolist()
+    coss, col_ok = g.cos.tolist(), g.col_ok.tolist()
+    min_recent = config.step_min_recent
     for row, k in enumerate(idx):
         p = pre[k]
         if p.retry:
@@ -170,8 +129,8 @@ def _steps(
         if counts[row] and own[row] == own[row]:  # not NaN
             p.own_nearest = own[row]
         if tested[row]:
-            p.own_same = ms[row, : same_ns[row]].tolist()
-        if enoughs[row]:
+            p.own_same = g.same[row, : same_ns[row]].tolist()
+        if counts[row] >= min_recent:
             p.step_ratio = ratios[row]
             p.step_count = counts[row]
             p.step = steps[row]
