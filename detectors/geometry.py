@@ -27,6 +27,8 @@ from typing import NamedTuple, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from detectors.jit import compiled
+
 TINY = 1e-9
 INF = math.inf
 F64 = NDArray[np.float64]
@@ -216,21 +218,7 @@ Kernel = Callable[
     [NDArray[np.float32], I64, F64, NDArray[np.uint8], I64, int, int],
     tuple[I64, F64, F64, F64, B, F64, I64, F64, B],
 ]
-_kernels: list[Kernel] = []
-
-
-def _compiled() -> Kernel:
-    """The kernel in machine code: numba is imported on first use (it adds half a second to
-    start-up), and compiles once per installation (cached beside this module)."""
-    if not _kernels:
-        from numba import njit  # noqa: PLC0415 - half a second of start-up, only when needed
-
-        jit = njit(cache=True, nogil=True)
-        names = globals()  # the kernel calls the compiled helpers by their module names
-        for helper in (_block, _pairwise, _distances, _first_min, _nearest_same, _collinearity):
-            names[helper.__name__] = jit(helper)
-        _kernels.append(cast(Kernel, jit(_geometry)))
-    return _kernels[0]
+HELPERS = (_block, _pairwise, _distances, _first_min, _nearest_same, _collinearity)
 
 
 def geometry(
@@ -243,4 +231,5 @@ def geometry(
     min_recent: int,
 ) -> Geometry:
     """The step and self-similarity geometry of every event of a batch (compiled)."""
-    return Geometry(*_compiled()(rows, gather, z, row_labels, label, w, min_recent))
+    kernel = cast(Kernel, compiled(_geometry, *HELPERS))
+    return Geometry(*kernel(rows, gather, z, row_labels, label, w, min_recent))

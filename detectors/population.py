@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.config import EngineConfig
+from detectors.nearest import nearest_rows, other_same_counts
 from detectors.scratch import scratch
 from detectors.sketch import TailSketch
 from schemas import ModelOutput
@@ -126,7 +127,6 @@ class ModelPopulation:
         self.reference_label = np.zeros(0, dtype=np.int64)  # class bucket, -1 unknown
         self.reference_seen = 0
         self._ref_sq: FloatArray | None = None  # squared norms of the reference rows (cache)
-        self._ref_owners: set[int] | None = None  # owners of the reference rows (cache)
         self.changed_rows: list[int] = []  # reference rows the last epoch added or replaced
         self.novelty = TailSketch(config.sketch_size, seed=seed + 1)
         # The nearest-step ratio shrinks as the window fills: one sketch per window size.
@@ -227,22 +227,12 @@ class ModelPopulation:
         if columns is not None:
             ref, ref_sq = ref[columns], ref_sq[columns]
             ref_owner, ref_label = ref_owner[columns], ref_label[columns]
-        # (z * z).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * z @ ref.T, in kept buffers
-        ws = scratch()
-        shape = (n, ref.shape[0])
-        d2 = np.add((z * z).sum(axis=1)[:, None], ref_sq[None, :], out=ws.array("d2", shape))
-        np.subtract(d2, np.matmul(2.0 * z, ref.T, out=ws.array("zr", shape)), out=d2)
-        owners_in = self._reference_owners() if columns is None else set(ref_owner.tolist())
-        rows = [i for i, o in enumerate(owner.tolist()) if o in owners_in]
-        if rows:
-            d2[rows] = np.where(owner[rows, None] == ref_owner[None, :], np.inf, d2[rows])
-        at = np.arange(n)
-        best = d2.argmin(axis=1)
-        dist: FloatArray = np.sqrt(np.maximum(d2[at, best], 0.0))
-        other = ref_label[None, :] != np.where(label < 0, -2, label)[:, None]
-        sd2 = np.where(other, np.inf, d2)  # other classes (and unlabelled rows) out
-        sbest = sd2.argmin(axis=1)
-        sval = sd2[at, sbest]
+        # |z|^2 + |ref|^2 - 2 z.ref, the product in a kept buffer, the rest in the kernel
+        zr2 = np.matmul(2.0 * z, ref.T, out=scratch().array("zr", (n, ref.shape[0])))
+        best, best_d2, sbest, sval = nearest_rows(
+            zr2, (z * z).sum(axis=1), ref_sq, owner, ref_owner, label, ref_label
+        )
+        dist: FloatArray = np.sqrt(np.maximum(best_d2, 0.0))
         found = np.isfinite(sval)
         same: FloatArray = np.where(found, np.sqrt(np.maximum(sval, 0.0)), np.nan)
         if columns is not None:
@@ -255,14 +245,7 @@ class ModelPopulation:
         self, owner: NDArray[np.int64], label: NDArray[np.int64]
     ) -> NDArray[np.int64]:
         """How many reference inputs of each row's class bucket come from other clients."""
-        per = np.bincount(self.reference_label + 1, minlength=256)
-        count: NDArray[np.int64] = np.where(label >= 0, per[label + 1], 0)
-        owners_in = self._reference_owners()
-        for i, o in enumerate(owner.tolist()):
-            if o in owners_in and label[i] >= 0:
-                own = (self.reference_owner == o) & (self.reference_label == label[i])
-                count[i] -= int(own.sum())
-        return count
+        return other_same_counts(owner, label, self.reference_owner, self.reference_label)
 
     def self_scale(self) -> float:
         """The population's mean self-similarity surprise, at least 1.
@@ -272,11 +255,6 @@ class ModelPopulation:
         client's surprise is divided by it, so the test allows for exactly that much.
         """
         return max(1.0, self.self_sum / self.self_n)
-
-    def _reference_owners(self) -> set[int]:
-        if self._ref_owners is None:
-            self._ref_owners = set(self.reference_owner.tolist())
-        return self._ref_owners
 
     # ------------------------------------------------------------------ learning
     def learn_warmup(self, owner: int, x: FloatArray) -> bool:
@@ -305,7 +283,6 @@ class ModelPopulation:
     def apply_pending(self) -> None:
         """Apply queued lessons to the baseline (one epoch)."""
         self.changed_rows = []
-        self._ref_owners = None
         # Each sketch takes its values in lesson order, in one add_all (one generator call).
         offered: dict[TailSketch, list[float]] = {}
         steps = self.step_sketches()

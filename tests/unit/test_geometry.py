@@ -85,5 +85,5 @@ def test_pairwise_sum_equals_numpy(n: int) -> None:
     """The sum follows numpy's pairwise order, so it equals numpy's to the last bit."""
     a = np.random.default_rng(n).normal(size=n) * 1e3
     python = geo._pairwise
-    geo._compiled()  # binds the module's helpers to their compiled versions
+    geometry(*batch(0, 2, 4, 3, 5), 4, 2)  # binds the module's helpers to their compiled versions
     assert python(a, n) == geo._pairwise(a, n) == a.reshape(1, -1).sum(axis=1)[0]
