@@ -50,6 +50,9 @@ class Pre:
     other_same_count: int = 0
 
 
+_BLANK = Pre()  # a placeholder, never handed out
+
+
 def input_crc(z: NDArray[np.float32]) -> int:
     """Checksum of a projected input, to recognise exact retries."""
     return zlib.crc32(z.tobytes())
@@ -62,7 +65,7 @@ def precompute(
     config: EngineConfig,
 ) -> list[Pre]:
     """Projected inputs, novelty distances, cells, retries and step geometry of a batch."""
-    pre = [Pre() for _ in events]
+    pre = [_BLANK] * len(events)  # each replaced: by its group's Pre, else a fresh one
     groups: dict[str, list[int]] = {}
     for k, ev in enumerate(events):
         pop = population(ev.model_id)
@@ -75,9 +78,10 @@ def precompute(
         owners = np.asarray([stable_hash(events[k].client_id) for k in idx], dtype=np.int64)
         labels = [_bucket(events[k], config) for k in idx]
         lab = np.asarray(labels, dtype=np.int64)
-        nb = pop.neighbours(z.astype(np.float64), owners, lab)
+        z64 = z.astype(np.float64)
+        nb = pop.neighbours(z64, owners, lab)
         counts = pop.same_class_counts(owners, lab).tolist()
-        cells = pop.cells(z.astype(np.float64)).tolist()
+        cells = pop.cells(z64).tolist()
         found = zip(
             idx, nb.dist.tolist(), nb.row.tolist(), nb.same.tolist(), nb.same_row.tolist(),
             strict=True,
@@ -88,8 +92,8 @@ def precompute(
                 z=zr, crc=input_crc(zr), nearest=d, nearest_row=r, cell=cells[row],
                 label=labels[row], other_same=sd, other_same_row=sr, other_same_count=counts[row],
             )  # fmt: skip
-        _steps(events, idx, z, pre, state_of, config)
-    return pre
+        _steps(events, idx, z, z64, pre, state_of, config)
+    return [Pre() if p is _BLANK else p for p in pre]
 
 
 def _bucket(event: QueryEvent, config: EngineConfig) -> int:
@@ -101,6 +105,7 @@ def _steps(
     events: Sequence[QueryEvent],
     idx: list[int],
     z: NDArray[np.float32],
+    z64: NDArray[np.float64],
     pre: list[Pre],
     state_of: Callable[[QueryEvent], ModelClientState | None],
     config: EngineConfig,
@@ -115,7 +120,7 @@ def _steps(
         return
     label = np.asarray([pre[k].label for k in idx], dtype=np.int64)
     g = geometry(
-        allrows, gather, z.astype(np.float64), row_labels, label,
+        allrows, gather, z64, row_labels, label,
         config.step_window, config.step_min_recent,
     )  # fmt: skip
     counts, own, tested = g.n_recent.tolist(), g.own.tolist(), g.tested.tolist()
