@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 _compiled: dict[Callable[..., Any], Any] = {}
 
 
@@ -34,3 +36,17 @@ def compiled(kernel: Callable[..., Any], *helpers: Callable[..., Any]) -> Any:
             names[helper.__name__] = jit(getattr(helper, "py_func", helper))
         fn = _compiled[kernel] = jit(kernel)
     return fn
+
+
+def warm_up() -> None:
+    """Load every kernel now (numba's import and the cached machine code, or a first
+    compile), with the argument types the engine passes: a worker calls this before it
+    joins its group, so that its first batch is not held up by it."""
+    from detectors.geometry import geometry  # noqa: PLC0415 - they import this module
+    from detectors.nearest import nearest_rows, other_same_counts  # noqa: PLC0415
+
+    f64, i64 = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
+    geometry(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64), f64,
+             np.zeros(1, np.uint8), i64, 1, 1)  # fmt: skip
+    nearest_rows(f64, f64[0], f64[0], i64, i64, i64, i64)
+    other_same_counts(i64, i64, i64, i64)

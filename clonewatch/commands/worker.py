@@ -17,6 +17,7 @@ import structlog
 
 from clonewatch.cli import CommandError
 from clonewatch.commands.produce import add_connection_arguments, load_settings
+from detectors.jit import warm_up
 from streams.kafka_io import ensure_topics, make_producer, tail_records
 from streams.metrics import MetricsServer
 from streams.settings import Settings
@@ -194,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         )
         server.start()
         log.info("metrics_listening", port=server.port)
+    warm_up()  # the compiled kernels, before the first batch waits for them
     pipeline.metrics.up.set(1)
     # Faust, aiokafka and kafka-python log through stdlib logging: keep them at WARNING
     # unless the operator asked for DEBUG.
