@@ -92,7 +92,7 @@ def precompute(
                 z=zr, crc=input_crc(zr), nearest=d, nearest_row=r, cell=cells[row],
                 label=labels[row], other_same=sd, other_same_row=sr, other_same_count=counts[row],
             )  # fmt: skip
-        _steps(events, idx, z, z64, pre, state_of, config)
+        _steps(events, idx, z, z64, lab, pre, state_of, config)
     return [Pre() if p is _BLANK else p for p in pre]
 
 
@@ -106,6 +106,7 @@ def _steps(
     idx: list[int],
     z: NDArray[np.float32],
     z64: NDArray[np.float64],
+    lab: NDArray[np.int64],
     pre: list[Pre],
     state_of: Callable[[QueryEvent], ModelClientState | None],
     config: EngineConfig,
@@ -113,14 +114,13 @@ def _steps(
     """Retry flags, nearest-step ratio, collinearity and same-class distances for one model's
     events: steps look at the last ``step_window`` distinct inputs, self-similarity at the
     last ``self_window`` (families of JbDA-style children may be further apart)."""
-    allrows, gather, retry, row_labels = _recent_rows(events, idx, z, pre, state_of, config)
+    allrows, gather, retry, row_labels = _recent_rows(events, idx, z, lab, pre, state_of, config)
     for row in np.flatnonzero(retry).tolist():
         pre[idx[row]].retry = True
     if not (gather >= 0).any():
         return
-    label = np.asarray([pre[k].label for k in idx], dtype=np.int64)
     g = geometry(
-        allrows, gather, z64, row_labels, label,
+        allrows, gather, z64, row_labels, lab,
         config.step_window, config.step_min_recent,
     )  # fmt: skip
     counts, own, tested = g.n_recent.tolist(), g.own.tolist(), g.tested.tolist()
@@ -147,6 +147,7 @@ def _recent_rows(
     events: Sequence[QueryEvent],
     idx: list[int],
     z: NDArray[np.float32],
+    lab: NDArray[np.int64],
     pre: list[Pre],
     state_of: Callable[[QueryEvent], ModelClientState | None],
     config: EngineConfig,
@@ -163,8 +164,7 @@ def _recent_rows(
     w_all = max(w, config.self_window)
     n = len(idx)
     parts: list[NDArray[np.float32]] = [z]
-    own = [NO_LABEL if pre[k].label < 0 else pre[k].label for k in idx]
-    lab_parts = [np.asarray(own, dtype=np.uint8)]
+    lab_parts = [np.where(lab < 0, NO_LABEL, lab).astype(np.uint8)]
     crcs = [pre[k].crc for k in idx]
     retry = np.zeros(n, dtype=bool)
     members: dict[str, tuple[list[int], ModelClientState | None]] = {}  # rows in order

@@ -238,8 +238,7 @@ class ModelPopulation:
         if columns is not None:
             cols = np.asarray(columns, dtype=np.int64)
             best, sbest = cols[best], cols[sbest]
-        same_row = np.where(found, sbest, -1).astype(np.int64)
-        return Neighbours(dist, best.astype(np.int64), same, same_row)
+        return Neighbours(dist, best, same, np.where(found, sbest, -1))
 
     def same_class_counts(
         self, owner: NDArray[np.int64], label: NDArray[np.int64]
