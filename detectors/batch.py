@@ -166,7 +166,8 @@ def _recent_rows(
     parts: list[NDArray[np.float32]] = [z]
     lab_parts = [np.where(lab < 0, NO_LABEL, lab).astype(np.uint8)]
     crcs = [pre[k].crc for k in idx]
-    retry = np.zeros(n, dtype=bool)
+    crc_parts = [np.asarray(crcs, dtype=np.uint32)]
+    first = np.zeros(n, dtype=bool)  # a client's first event in the batch
     members: dict[str, tuple[list[int], ModelClientState | None]] = {}  # rows in order
     geo = [(0, 0, 1, 0)]  # per ring: (first row, next slot, capacity, length); 0: none
     ring_of: list[int] = []
@@ -180,18 +181,17 @@ def _recent_rows(
             continue
         st = state_of(events[k])
         members[client] = ([row], st)
+        first[row] = True
         if st is None or st.ring is None or not st.ring_len:
             ring_of.append(0)
             continue
-        crc = crcs[row]
-        if crc in st.ring_crc and crc in st.recent_crcs(w):  # an exact repeat
-            retry[row] = True
         cap = st.ring.shape[0]
         rl = st.ring_label
         if rl is None or rl.shape[0] != cap:  # a state saved before labels were kept
             rl = np.full(cap, NO_LABEL, dtype=np.uint8)
         parts.append(st.ring)
         lab_parts.append(rl)
+        crc_parts.append(st.slot_crcs(w))
         ring_of.append(len(geo))
         geo.append((n_rows, st.ring_pos, cap, min(st.ring_len, cap)))
         n_rows += cap
@@ -199,6 +199,10 @@ def _recent_rows(
     j = np.arange(w_all)
     ring_ok = j < gm[:, 3:4]
     gather = np.where(ring_ok, gm[:, 0:1] + (gm[:, 1:2] - 1 - j) % gm[:, 2:3], -1)
+    # A client's first event is a retry when it repeats one of the ring's last w inputs.
+    near = gather[:, :w]
+    same = np.concatenate(crc_parts)[near] == crc_parts[0][:, None]
+    retry = first & (same & (near >= 0)).any(axis=1)
     for rows, st in members.values():
         if len(rows) > 1:
             ring_crcs = st.recent_crcs(w) if st is not None else []

@@ -23,6 +23,8 @@ _ARRAYS = {
     "ring_label": np.uint8,  # one byte each, so a reader that predates it skips it exactly
 }
 NO_LABEL = 255
+_NO_CRC = np.zeros(0, dtype=np.uint32)
+_NO_CRC.setflags(write=False)
 RING_START = 4  # inputs a new ring has room for; it doubles up to the configured size
 
 
@@ -47,7 +49,7 @@ class ModelClientState:
     ring: NDArray[np.float32] | None = None
     ring_len: int = 0
     ring_pos: int = 0
-    ring_crc: list[int] = field(default_factory=list)
+    ring_crc: NDArray[np.uint32] = field(default_factory=lambda: _NO_CRC)  # one per ring slot
     ring_label: NDArray[np.uint8] | None = None  # class bucket of each ring input (NO_LABEL)
     class_hist: NDArray[np.float32] | None = None
     cells: NDArray[np.uint8] | None = None
@@ -72,7 +74,7 @@ class ModelClientState:
 
     def recent_crcs(self, k: int) -> list[int]:
         """Checksums of the last ``k`` inputs, newest first."""
-        crc = self.ring_crc
+        crc: list[int] = self.ring_crc.tolist()
         if not crc or self.ring_len == 0:
             return []
         k = min(k, self.ring_len)
@@ -82,8 +84,22 @@ class ModelClientState:
             return crc[pos - k : pos][::-1]
         if pos <= rest <= len(crc):
             return crc[:pos][::-1] + crc[rest:][::-1]
-        newest = crc[pos - 1 :: -1] + crc[pos:][::-1] if pos else crc[::-1]  # an odd-sized list
+        newest = crc[pos - 1 :: -1] + crc[pos:][::-1] if pos else crc[::-1]  # an odd-sized one
         return newest[:k]
+
+    def slot_crcs(self, k: int) -> NDArray[np.uint32]:
+        """The ring's checksums slot by slot, so that the ``t``-th newest of the last ``k``
+        is at slot ``(ring_pos - 1 - t) % capacity``, as in :meth:`recent_crcs`."""
+        crc = self.ring_crc
+        if self.ring is None:
+            return _NO_CRC
+        cap = self.ring.shape[0]
+        if crc.shape[0] == cap:
+            return crc
+        aligned = np.zeros(cap, dtype=np.uint32)  # a state with an odd number of checksums
+        recent = self.recent_crcs(k)
+        aligned[_newest_first(cap, self.ring_pos)[: len(recent)]] = recent
+        return aligned
 
     def recent_labels(self, k: int) -> list[int]:
         """Class buckets of the last ``k`` inputs, newest first (NO_LABEL: unknown)."""
@@ -107,7 +123,7 @@ class ModelClientState:
         if ring is None or ring.shape[1] != z.shape[0] or ring.shape[0] > size:
             cap = min(size, RING_START)
             ring = self.ring = np.zeros((cap, z.shape[0]), dtype=np.float32)
-            self.ring_crc = [0] * cap
+            self.ring_crc = np.zeros(cap, dtype=np.uint32)
             self.ring_label = None
             self.ring_len = self.ring_pos = 0
         elif self.ring_len >= ring.shape[0] and ring.shape[0] < size:
@@ -128,8 +144,12 @@ class ModelClientState:
         oldest_first = _newest_first(ring.shape[0], self.ring_pos)[:n][::-1]
         grown = np.zeros((cap, ring.shape[1]), dtype=np.float32)
         grown[:n] = ring[oldest_first]
-        crc = (self.ring_crc + [0] * ring.shape[0])[: ring.shape[0]]  # an odd-sized list
-        self.ring_crc = [crc[i] for i in oldest_first.tolist()] + [0] * (cap - n)
+        crc = np.zeros(cap, dtype=np.uint32)
+        old = self.ring_crc[: ring.shape[0]]  # an odd-sized one is cut or padded with 0
+        crc[: old.shape[0]] = old
+        crc[:n] = crc[oldest_first]
+        crc[n:] = 0
+        self.ring_crc = crc
         labels = np.full(cap, NO_LABEL, dtype=np.uint8)
         if self.ring_label is not None and self.ring_label.shape[0] == ring.shape[0]:
             labels[:n] = self.ring_label[oldest_first]
@@ -210,9 +230,7 @@ class ClientState:
                 if offset + count * dtype.itemsize > len(data):
                     raise ValueError("truncated Clonewatch client state")
                 raw = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-                if name == "ring_crc":
-                    kwargs[name] = raw.tolist()
-                elif name in known:
+                if name in known:
                     kwargs[name] = raw.reshape(shape).copy()
                 offset += count * dtype.itemsize
             models[model_id] = ModelClientState(**kwargs)

@@ -127,3 +127,19 @@ def test_ring_grows_with_the_client_and_keeps_its_inputs() -> None:
     assert old.ring is not None and old.ring.shape[0] == 64 and old.ring_len == 33
     assert old.recent_crcs(3) == [100, 39, 38]
     assert old.recent_labels(2) == [2, 1]
+
+
+@pytest.mark.parametrize("count", [3, 8, 11])
+def test_slot_checksums_line_up_with_the_ring_even_when_their_number_is_off(count: int) -> None:
+    """Slot checksums read newest first equal recent_crcs, also for a state with too few or many."""
+    st = ModelClientState()
+    rows = np.arange(13 * 2, dtype=np.float32).reshape(13, 2)
+    for i in range(13):  # an 8-slot ring, wrapped
+        st.push(rows[i], 1000 + i, 8)
+    st.ring_crc = np.arange(500, 500 + count, dtype=np.uint32)
+    assert st.ring is not None
+    cap, pos = st.ring.shape[0], st.ring_pos
+    for k in (1, 5, 8):
+        newest = [(pos - 1 - t) % cap for t in range(min(k, st.ring_len))]
+        recent = st.recent_crcs(k)
+        assert st.slot_crcs(k)[newest[: len(recent)]].tolist() == recent
