@@ -80,8 +80,8 @@ def precompute(
         lab = np.asarray(labels, dtype=np.int64)
         z64 = z.astype(np.float64)
         nb = pop.neighbours(z64, owners, lab)
-        counts = pop.same_class_counts(owners, lab).tolist()
         cells = pop.cells(z64).tolist()
+        counts = nb.same_count.tolist()
         found = zip(
             idx, nb.dist.tolist(), nb.row.tolist(), nb.same.tolist(), nb.same_row.tolist(),
             strict=True,

@@ -80,6 +80,7 @@ class Neighbours:
     row: NDArray[np.int64]
     same: FloatArray  # NaN: no other client's input of the class
     same_row: NDArray[np.int64]
+    same_count: NDArray[np.int64]  # searched rows of other clients in the query's class
 
 
 @dataclass(slots=True)
@@ -220,7 +221,7 @@ class ModelPopulation:
         ref = self.reference
         if ref.shape[0] == 0 or n == 0 or (columns is not None and not columns):
             nan, none = np.full(n, np.nan), np.full(n, -1, dtype=np.int64)
-            return Neighbours(nan, none, nan.copy(), none.copy())
+            return Neighbours(nan, none, nan.copy(), none.copy(), np.zeros(n, dtype=np.int64))
         if self._ref_sq is None or self._ref_sq.shape[0] != ref.shape[0]:
             self._ref_sq = (ref * ref).sum(axis=1)
         ref_sq, ref_owner, ref_label = self._ref_sq, self.reference_owner, self.reference_label
@@ -229,7 +230,7 @@ class ModelPopulation:
             ref_owner, ref_label = ref_owner[columns], ref_label[columns]
         # |z|^2 + |ref|^2 - 2 z.ref, the product in a kept buffer, the rest in the kernel
         zr2 = np.matmul(2.0 * z, ref.T, out=scratch().array("zr", (n, ref.shape[0])))
-        best, best_d2, sbest, sval = nearest_rows(
+        best, best_d2, sbest, sval, count = nearest_rows(
             zr2, (z * z).sum(axis=1), ref_sq, owner, ref_owner, label, ref_label
         )
         dist: FloatArray = np.sqrt(np.maximum(best_d2, 0.0))
@@ -238,7 +239,7 @@ class ModelPopulation:
         if columns is not None:
             cols = np.asarray(columns, dtype=np.int64)
             best, sbest = cols[best], cols[sbest]
-        return Neighbours(dist, best, same, np.where(found, sbest, -1))
+        return Neighbours(dist, best, same, np.where(found, sbest, -1), count)
 
     def same_class_counts(
         self, owner: NDArray[np.int64], label: NDArray[np.int64]
