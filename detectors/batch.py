@@ -9,13 +9,16 @@ The distances to each client's recent inputs are measured by a compiled kernel
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
+from detectors.base import Observation
 from detectors.config import EngineConfig
 from detectors.geometry import geometry
 from detectors.population import ModelPopulation, output_bucket, stable_hash
@@ -27,30 +30,18 @@ FloatArray = NDArray[np.float64]
 
 
 @dataclass(slots=True)
-class Pre:
-    """What the vectorised pass computed for one event."""
+class Pre(Observation):
+    """One event as the signals see it, with what the batch pass keeps for the engine: the
+    projected input and its checksum, and the reference rows its distances were measured to
+    (the engine adds the output's margin, and the class bucket when there is no input)."""
 
     z: NDArray[np.float32] | None = None
     crc: int = 0
-    nearest: float | None = None
     nearest_row: int = -1  # the reference row ``nearest`` was measured to
-    cell: int | None = None
-    retry: bool = False
-    step_ratio: float | None = None
-    step_count: int = 0
-    step: float | None = None  # the nearest step itself
-    collinearity: float | None = None
-    own_nearest: float | None = None  # distance to the nearest of the client's recent inputs
-    label: int = -1  # class bucket of the answer (-1: none)
-    # Distances to the recent own inputs of the same class, nearest first (empty when the
-    # nearest is the input just before: a continuation of a stream is not tested).
-    own_same: list[float] = field(default_factory=list)
-    other_same: float | None = None  # nearest other client's reference input of the same class
     other_same_row: int = -1  # the reference row ``other_same`` was measured to
-    other_same_count: int = 0
 
 
-_BLANK = Pre()  # a placeholder, never handed out
+_BLANK = Pre(0, 0.0)  # a placeholder, never handed out
 
 
 def input_crc(z: NDArray[np.float32]) -> int:
@@ -75,30 +66,65 @@ def precompute(
         pop = population(model_id)
         x = np.asarray([events[k].features for k in idx], dtype=np.float64)
         z = pop.project(x).astype(np.float32)
-        owners = np.asarray([stable_hash(events[k].client_id) for k in idx], dtype=np.int64)
+        owner_ids = [stable_hash(events[k].client_id) for k in idx]
+        owners = np.asarray(owner_ids, dtype=np.int64)
         labels = [_bucket(events[k], config) for k in idx]
         lab = np.asarray(labels, dtype=np.int64)
         z64 = z.astype(np.float64)
         nb = pop.neighbours(z64, owners, lab)
         cells = pop.cells(z64).tolist()
-        counts = nb.same_count.tolist()
-        found = zip(
-            idx, nb.dist.tolist(), nb.row.tolist(), nb.same.tolist(), nb.same_row.tolist(),
-            strict=True,
+        crcs = [input_crc(zr) for zr in z]
+        retry, g = _steps(events, idx, z, z64, lab, crcs, state_of, config)
+        rows = zip(
+            idx, owner_ids, crcs, labels, cells, retry, nb.dist.tolist(), nb.row.tolist(),
+            nb.same.tolist(), nb.same_row.tolist(), nb.same_count.tolist(), strict=True,
         )  # fmt: skip
-        for row, (k, d, r, sd, sr) in enumerate(found):
-            zr = z[row]
-            pre[k] = Pre(
-                z=zr, crc=input_crc(zr), nearest=d, nearest_row=r, cell=cells[row],
-                label=labels[row], other_same=sd, other_same_row=sr, other_same_count=counts[row],
+        for row, (k, owner, crc, label, cell, again, d, r, sd, sr, sc) in enumerate(rows):
+            p = pre[k] = Pre(
+                owner, events[k].ts, nearest=d, cell=cell, label=None if label < 0 else label,
+                retry=again, other_same=sd, other_same_count=sc, z=z[row], crc=crc,
+                nearest_row=r, other_same_row=sr,
             )  # fmt: skip
-        _steps(events, idx, z, z64, lab, pre, state_of, config)
-    return [Pre() if p is _BLANK else p for p in pre]
+            if g is not None and not again:
+                _geometry_of(p, row, g, config.step_min_recent)
+    return [
+        Pre(stable_hash(ev.client_id), ev.ts) if p is _BLANK else p
+        for p, ev in zip(pre, events, strict=True)
+    ]
 
 
 def _bucket(event: QueryEvent, config: EngineConfig) -> int:
     bucket = output_bucket(event.output, config.class_buckets)
     return -1 if bucket is None else bucket
+
+
+class _Rows(NamedTuple):
+    """A group's geometry, each column as a list (``same``: the array, read by slices)."""
+
+    n_recent: list[int]
+    own: list[float]
+    tested: list[bool]
+    ratio: list[float]
+    step: list[float]
+    same_n: list[int]
+    same: NDArray[np.float64]
+    cos: list[float]
+    col_ok: list[bool]
+
+
+def _geometry_of(p: Pre, row: int, g: _Rows, min_recent: int) -> None:
+    """Fill in one event's own-input distances, steps and collinearity."""
+    count = g.n_recent[row]
+    if count and not math.isnan(own := g.own[row]):
+        p.own_nearest = own
+    if g.tested[row]:
+        p.own_same = g.same[row, : g.same_n[row]].tolist()
+    if count >= min_recent:
+        p.step_ratio = g.ratio[row]
+        p.step_count = count
+        p.step = g.step[row]
+    if g.col_ok[row]:
+        p.collinearity = g.cos[row]
 
 
 def _steps(
@@ -107,40 +133,26 @@ def _steps(
     z: NDArray[np.float32],
     z64: NDArray[np.float64],
     lab: NDArray[np.int64],
-    pre: list[Pre],
+    crcs: list[int],
     state_of: Callable[[QueryEvent], ModelClientState | None],
     config: EngineConfig,
-) -> None:
-    """Retry flags, nearest-step ratio, collinearity and same-class distances for one model's
-    events: steps look at the last ``step_window`` distinct inputs, self-similarity at the
-    last ``self_window`` (families of JbDA-style children may be further apart)."""
-    allrows, gather, retry, row_labels = _recent_rows(events, idx, z, lab, pre, state_of, config)
-    for row in np.flatnonzero(retry).tolist():
-        pre[idx[row]].retry = True
+) -> tuple[list[bool], _Rows | None]:
+    """Retry flags, and the nearest-step ratio, collinearity and same-class distances of one
+    model's events: steps look at the last ``step_window`` distinct inputs, self-similarity
+    at the last ``self_window`` (families of JbDA-style children may be further apart)."""
+    allrows, gather, retry, row_labels = _recent_rows(events, idx, z, lab, crcs, state_of, config)
+    flags: list[bool] = retry.tolist()
     if not (gather >= 0).any():
-        return
+        return flags, None
     g = geometry(
         allrows, gather, z64, row_labels, lab,
         config.step_window, config.step_min_recent,
     )  # fmt: skip
-    counts, own, tested = g.n_recent.tolist(), g.own.tolist(), g.tested.tolist()
-    ratios, steps, same_ns = g.ratio.tolist(), g.step.tolist(), g.same_n.tolist()
-    coss, col_ok = g.cos.tolist(), g.col_ok.tolist()
-    min_recent = config.step_min_recent
-    for row, k in enumerate(idx):
-        p = pre[k]
-        if p.retry:
-            continue
-        if counts[row] and own[row] == own[row]:  # not NaN
-            p.own_nearest = own[row]
-        if tested[row]:
-            p.own_same = g.same[row, : same_ns[row]].tolist()
-        if counts[row] >= min_recent:
-            p.step_ratio = ratios[row]
-            p.step_count = counts[row]
-            p.step = steps[row]
-        if col_ok[row]:
-            p.collinearity = coss[row]
+    rows = _Rows(
+        g.n_recent.tolist(), g.own.tolist(), g.tested.tolist(), g.ratio.tolist(),
+        g.step.tolist(), g.same_n.tolist(), g.same, g.cos.tolist(), g.col_ok.tolist(),
+    )  # fmt: skip
+    return flags, rows
 
 
 def _recent_rows(
@@ -148,7 +160,7 @@ def _recent_rows(
     idx: list[int],
     z: NDArray[np.float32],
     lab: NDArray[np.int64],
-    pre: list[Pre],
+    crcs: list[int],
     state_of: Callable[[QueryEvent], ModelClientState | None],
     config: EngineConfig,
 ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.bool_], NDArray[np.uint8]]:
@@ -165,7 +177,6 @@ def _recent_rows(
     n = len(idx)
     parts: list[NDArray[np.float32]] = [z]
     lab_parts = [np.where(lab < 0, NO_LABEL, lab).astype(np.uint8)]
-    crcs = [pre[k].crc for k in idx]
     crc_parts = [np.asarray(crcs, dtype=np.uint32)]
     first = np.zeros(n, dtype=bool)  # a client's first event in the batch
     members: dict[str, tuple[list[int], ModelClientState | None]] = {}  # rows in order

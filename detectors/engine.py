@@ -20,7 +20,7 @@ from detectors.config import EngineConfig
 from detectors.coverage import CoverageSignal
 from detectors.low_margin import LowMarginSignal, output_margin
 from detectors.novelty import NoveltySignal
-from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket, stable_hash
+from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket
 from detectors.population_codec import dump_populations, load_populations
 from detectors.state import ClientState, ModelClientState
 from detectors.steps import StepSignal
@@ -53,6 +53,10 @@ SIGNAL_TITLES = {
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _label(p: Pre) -> int:
+    return -1 if p.label is None else p.label
 
 
 def _by_points(kv: tuple[str, float]) -> float:
@@ -163,8 +167,8 @@ class Engine:
         changed = sorted(set(pop.changed_rows))
         if not rows or not changed:
             return
-        owners_all = np.asarray([stable_hash(events[k].client_id) for k in rows], dtype=np.int64)
-        labels_all = np.asarray([pre[k].label for k in rows], dtype=np.int64)
+        owners_all = np.asarray([pre[k].owner for k in rows], dtype=np.int64)
+        labels_all = np.asarray([_label(pre[k]) for k in rows], dtype=np.int64)
         for k, c in zip(rows, pop.same_class_counts(owners_all, labels_all).tolist(), strict=True):
             pre[k].other_same_count = c
         # A distance to a row that stayed is still the minimum over the rows that stayed,
@@ -180,8 +184,8 @@ class Engine:
             if not group:
                 continue
             z = np.asarray([pre[k].z for k in group], dtype=np.float64)
-            owners = np.asarray([stable_hash(events[k].client_id) for k in group], dtype=np.int64)
-            labels = np.asarray([pre[k].label for k in group], dtype=np.int64)
+            owners = np.asarray([pre[k].owner for k in group], dtype=np.int64)
+            labels = np.asarray([_label(pre[k]) for k in group], dtype=np.int64)
             nb = pop.neighbours(z, owners, labels, columns)
             found = zip(
                 group, nb.dist.tolist(), nb.row.tolist(), nb.same.tolist(), nb.same_row.tolist(),
@@ -257,7 +261,7 @@ class Engine:
         pop = self.populations.get(ev.model_id) or self._population(ev.model_id)
         st = client.model(ev.model_id, cfg)
         ts = ev.ts
-        owner = stable_hash(ev.client_id)
+        owner = pre.owner
         st.n += 1
         if st.n == 1:
             # The first risk score comes after risk_every_n queries or risk_every_seconds,
@@ -268,28 +272,12 @@ class Engine:
         has_features = pop.accepts(ev.features)
         if ev.features and not has_features:
             self.stats["feature_dim_mismatch"] += 1
-        obs = Observation(
-            owner=owner,
-            ts=ts,
-            nearest=pre.nearest,
-            cell=pre.cell,
-            retry=pre.retry,
-            step_ratio=pre.step_ratio,
-            step_count=pre.step_count,
-            step=pre.step,
-            collinearity=pre.collinearity,
-            own_nearest=pre.own_nearest,
-            own_same=pre.own_same,
-            other_same=pre.other_same,
-            other_same_count=pre.other_same_count,
-        )
+        obs: Observation = pre
         if pre.z is not None:
             st.feature_n += 1
         if ev.output is not None:
             obs.margin = output_margin(ev.output.probabilities, ev.output.confidence)
-            if pre.z is not None:  # the batch pass already bucketed it (-1: no label)
-                obs.label = pre.label if pre.label >= 0 else None
-            else:
+            if pre.z is None:  # else the batch pass already bucketed it
                 obs.label = output_bucket(ev.output, cfg.class_buckets)
             if obs.label is not None:
                 st.output_n += 1
