@@ -7,7 +7,6 @@ import math
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from detectors.class_spread import ClassSpreadSignal
 from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
 from detectors.coverage import CoverageSignal
+from detectors.isotime import iso
 from detectors.low_margin import LowMarginSignal, output_margin
 from detectors.novelty import NoveltySignal
 from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket
@@ -49,10 +49,6 @@ SIGNAL_TITLES = {
     "class_spread": "predicted classes spread more evenly than natural traffic",
     "volume": "high query volume",
 }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _label(p: Pre) -> int:
@@ -365,7 +361,7 @@ class Engine:
         why = "; ".join(f"{SIGNAL_TITLES.get(k, k)} ({v.shares[k]:.0f} pts)" for k in top)
         score = round(v.risk, 2)
         return Alert(
-            timestamp=_iso(ev.ts),
+            timestamp=iso(ev.ts),
             event=AlertEvent(
                 id=digest(RULE_ID, ev.client_id, ev.model_id, v.level, st.episode),
                 severity=SEVERITY_BY_LEVEL[v.level],
@@ -386,7 +382,7 @@ class Engine:
         text = f"risk|{ev.client_id}|{ev.model_id}|{st.n}|{st.episode}"
         rid = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
         doc = {
-            "@timestamp": _iso(ts),
+            "@timestamp": iso(ts),
             "event": {"kind": "metric", "id": rid},
             "user": {
                 "id": ev.client_id,
