@@ -256,7 +256,7 @@ class Engine:
         cfg = self.config
         pop = self.populations.get(ev.model_id) or self._population(ev.model_id)
         st = client.model(ev.model_id, cfg)
-        ts = ev.ts
+        ts = pre.ts  # the event's, converted once by the batch pass
         owner = pre.owner
         st.n += 1
         if st.n == 1:

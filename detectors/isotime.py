@@ -2,8 +2,8 @@
 
 ``iso(ts)`` equals ``datetime.fromtimestamp(ts, UTC).isoformat()`` with ``Z`` for
 ``+00:00``, character for character: the microseconds are rounded half to even
-from the fraction, as ``fromtimestamp`` rounds them, and only the date and time of
-day, which many outputs share, are formatted by ``datetime`` (kept per second).
+from the fraction, as ``fromtimestamp`` rounds them, and only the date, hour and
+minute, which many outputs share, are formatted by ``datetime`` (kept per minute).
 
 >>> iso(1767225600.0), iso(1767225600.25), iso(1767225659.9999996)
 ('2026-01-01T00:00:00Z', '2026-01-01T00:00:00.250000Z', '2026-01-01T00:01:00Z')
@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-_SECONDS: dict[int, str] = {}  # whole second -> its date and time of day
-_KEEP = 4096  # seconds kept; the dict starts afresh when full
+_MINUTES: dict[int, str] = {}  # whole minute -> "YYYY-MM-DDTHH:MM:"
+_KEEP = 4096  # minutes kept; the dict starts afresh when full
 _LAST = 253402300799  # 9999-12-31T23:59:59, the last second datetime can show
 
 
@@ -25,16 +25,17 @@ def slow_iso(ts: float) -> str:
 
 
 def iso(ts: float) -> str:
-    """``slow_iso(ts)``, formatting only the fraction for a second seen before."""
+    """``slow_iso(ts)``, formatting only seconds and fraction in a minute seen before."""
     if not 0.0 <= ts < _LAST:  # before 1970 (modf rounds towards zero), or out of range
         return slow_iso(ts)
     sec = math.floor(ts)
     us = round((ts - sec) * 1e6)  # fromtimestamp's rounding: half to even
     if us >= 1_000_000:
         sec, us = sec + 1, us - 1_000_000
-    head = _SECONDS.get(sec)
+    minute, second = divmod(sec, 60)  # POSIX time: every minute has 60 seconds
+    head = _MINUTES.get(minute)
     if head is None:
-        if len(_SECONDS) >= _KEEP:
-            _SECONDS.clear()
-        head = _SECONDS[sec] = slow_iso(float(sec))[:-1]
-    return f"{head}.{us:06d}Z" if us else head + "Z"
+        if len(_MINUTES) >= _KEEP:
+            _MINUTES.clear()
+        head = _MINUTES[minute] = slow_iso(float(minute * 60))[:-3]
+    return f"{head}{second:02d}.{us:06d}Z" if us else f"{head}{second:02d}Z"
