@@ -78,20 +78,16 @@ class RiskCombiner:
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
 
-    def capped(self, evidence: Mapping[str, float]) -> dict[str, float]:
-        """Each signal's surprise after its cap."""
-        cfg = self.config
-        cap_volume, cap_signal = cfg.cap_volume, cfg.cap_signal
-        out = {}
-        for k, v in evidence.items():  # min(v, cap), as a comparison
-            cap = cap_volume if k == "volume" else cap_signal
-            out[k] = cap if cap < v else v
-        return out
-
     def risk(self, evidence: Mapping[str, float], n: int) -> tuple[float, dict[str, float]]:
         """The risk (0-100) and each signal's share of it in risk points."""
-        capped = self.capped(evidence)
-        total = sum(capped.values())
+        cfg = self.config
+        cap_volume, cap_signal = cfg.cap_volume, cfg.cap_signal
+        capped: dict[str, float] = {}
+        total = 0.0
+        for k, raw in evidence.items():  # each surprise after its cap, summed in order
+            cap = cap_volume if k == "volume" else cap_signal
+            v = capped[k] = cap if cap < raw else raw  # min(raw, cap), as a comparison
+            total += v
         combined = gamma_tail_surprise(total, len(capped)) - math.log(n if n > 1 else 1)
         risk = risk_of_surprise(combined)
         if total > 0:
