@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from detectors.base import Observation
 from detectors.config import EngineConfig
 from detectors.geometry import geometry
-from detectors.population import ModelPopulation, output_bucket, stable_hash
+from detectors.population import ModelPopulation, output_bucket, owner_hash
 from detectors.scratch import scratch
 from detectors.state import NO_LABEL, ModelClientState
 from schemas import QueryEvent
@@ -66,7 +66,7 @@ def precompute(
         pop = population(model_id)
         x = np.asarray([events[k].features for k in idx], dtype=np.float64)
         z = pop.project(x).astype(np.float32)
-        owner_ids = [stable_hash(events[k].client_id) for k in idx]
+        owner_ids = [owner_hash(events[k].client_id) for k in idx]
         owners = np.asarray(owner_ids, dtype=np.int64)
         labels = [_bucket(events[k], config) for k in idx]
         lab = np.asarray(labels, dtype=np.int64)
@@ -88,7 +88,7 @@ def precompute(
             if g is not None and not again:
                 _geometry_of(p, row, g, config.step_min_recent)
     return [
-        Pre(stable_hash(ev.client_id), ev.ts) if p is _BLANK else p
+        Pre(owner_hash(ev.client_id), ev.ts) if p is _BLANK else p
         for p, ev in zip(pre, events, strict=True)
     ]
 

@@ -34,6 +34,9 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
 
 
+owner_hash = lru_cache(maxsize=1 << 16)(stable_hash)  # a client's id, hashed once per query burst
+
+
 @lru_cache(maxsize=4096)  # labels repeat: hash each once
 def label_bucket(label: str | int, buckets: int) -> int:
     """The class bucket of a label, stable across workers."""
@@ -45,12 +48,15 @@ def output_bucket(output: ModelOutput | None, buckets: int) -> int | None:
 
     >>> output_bucket(ModelOutput(probabilities=[0.2, 0.8]), 32) == label_bucket(1, 32)
     True
+    >>> output_bucket(ModelOutput(probabilities=[0.4, 0.4, 0.2]), 32) == label_bucket(0, 32)
+    True
     """
     if output is None:
         return None
     label = output.label
-    if label is None and output.probabilities:
-        label = int(np.argmax(output.probabilities))
+    probabilities = output.probabilities
+    if label is None and probabilities:  # the first most probable class (a tie: the first)
+        label = max(range(len(probabilities)), key=probabilities.__getitem__)
     return None if label is None else label_bucket(label, buckets)
 
 
