@@ -34,7 +34,7 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
 
 
-owner_hash = lru_cache(maxsize=1 << 16)(stable_hash)  # a client's id, hashed once per query burst
+owner_hash = lru_cache(maxsize=1 << 14)(stable_hash)  # recent clients' ids, each hashed once
 
 
 @lru_cache(maxsize=4096)  # labels repeat: hash each once
