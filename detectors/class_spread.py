@@ -61,10 +61,7 @@ class ClassSpreadSignal:
         n = state.output_n
         if n < cfg.min_client_test or n % cfg.client_test_every:
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
-        prior = pop.class_prior()
-        surprisal = -np.log(prior)
-        h_prior = float((prior * surprisal).sum())
-        sd = math.sqrt(max(float((prior * surprisal**2).sum()) - h_prior**2, 0.0))
+        h_prior, sd = pop.class_terms()
         hist = hist32.astype(np.float64)
         h_client = _entropy(hist / hist.sum())
         if sd < 0.05:

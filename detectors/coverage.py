@@ -60,7 +60,7 @@ class CoverageSignal:
         n = state.feature_n
         if n < cfg.min_client_test or n % cfg.client_test_every:
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
-        q = -np.expm1(n * np.log1p(-pop.cell_prior()))
+        q = -np.expm1(n * pop.cell_log_miss())
         expected = float(q.sum())
         var = float((q * (1.0 - q)).sum())
         # The prior is itself estimated: allow 10 % model error on the expectation.

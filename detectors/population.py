@@ -152,6 +152,8 @@ class ModelPopulation:
         self.cell_counts = np.ones(2**config.coverage_bits, dtype=np.float64) * 0.1
         self.pending: list[Lesson] = []
         self.epochs = 0
+        self._class_terms: tuple[int, float, float] | None = None  # (epoch, entropy, sd)
+        self._cell_log_miss: tuple[int, FloatArray] | None = None  # (epoch, log(1 - prior))
         # Poisoning guard: decayed counts of lessons offered and of tail lessons taught
         # (a prior of 64 lessons at the nominal 5 %), and how many tail lessons were withheld.
         self.offered_recent = 64.0
@@ -385,3 +387,26 @@ class ModelPopulation:
         """Smoothed LSH-cell frequencies of the population."""
         out: FloatArray = self.cell_counts / self.cell_counts.sum()
         return out
+
+    # The counts change only when an epoch is applied (``apply_pending``), so what the
+    # client-level tests derive from them is kept until the next epoch.
+    def class_terms(self) -> tuple[float, float]:
+        """The class prior's entropy ``sum(p * -log p)`` and the standard deviation of the
+        surprisal ``-log p`` under it."""
+        kept = self._class_terms
+        if kept is None or kept[0] != self.epochs:
+            prior = self.class_prior()
+            surprisal = -np.log(prior)
+            h_prior = float((prior * surprisal).sum())
+            sd = math.sqrt(max(float((prior * surprisal**2).sum()) - h_prior**2, 0.0))
+            kept = self._class_terms = (self.epochs, h_prior, sd)
+        return kept[1], kept[2]
+
+    def cell_log_miss(self) -> FloatArray:
+        """``log(1 - p)`` for each LSH cell's prior ``p`` (read-only)."""
+        kept = self._cell_log_miss
+        if kept is None or kept[0] != self.epochs:
+            miss = np.log1p(-self.cell_prior())
+            miss.setflags(write=False)
+            kept = self._cell_log_miss = (self.epochs, miss)
+        return kept[1]
