@@ -13,6 +13,7 @@ from detectors.state import ModelClientState
 TAIL = 0.1  # a step is "small" when it is in the lower 10 % of benign clients' steps
 PROBING = 0.7  # the rate of small steps the alternative hypothesis expects
 LOOKS = math.log(3.0)  # chain, line and self-similarity: the price of taking the best
+HIT = -math.log(TAIL)  # the lower-tail evidence of a step at the TAIL quantile
 
 
 class StepSignal:
@@ -91,14 +92,13 @@ class StepSignal:
         chain = state.values.get("chain_steps", 0.0)
         sketch = pop.step_sketch_for(obs.step_count)
         if obs.step_ratio is not None and sketch is not None:
-            hit = sketch.lower(obs.step_ratio) >= -math.log(TAIL)
+            hit = sketch.lower(obs.step_ratio) >= HIT
             # A small step to an input no nearer than other clients' natural ones is how a
             # client asking about one region (class-skewed, one user's photos) moves.
             if hit and obs.step is not None and obs.nearest is not None:
                 hit = not obs.step >= obs.nearest
             chain = bernoulli_cusum(state, "chain_steps", hit, TAIL, PROBING, 2 * cfg.cap_signal)
             ewma(state, self.name, 1.0 if hit else 0.0)
-        line = state.evidence.get("line_steps", 0.0)
         if obs.collinearity is not None and pop.collinear.count >= cfg.min_sketch:
             line = cusum_surprise(state, "line_steps", pop.collinear.upper(obs.collinearity), cfg)
             state.values["line_steps"] = line
