@@ -11,12 +11,12 @@ minute, which many outputs share, are formatted by ``datetime`` (kept per minute
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 
 _MINUTES: dict[int, str] = {}  # whole minute -> "YYYY-MM-DDTHH:MM:"
 _KEEP = 4096  # minutes kept; the dict starts afresh when full
 _LAST = 253402300799  # 9999-12-31T23:59:59, the last second datetime can show
+_SECONDS = tuple(f"{s:02d}" for s in range(60))  # formatted once: "00" to "59"
 
 
 def slow_iso(ts: float) -> str:
@@ -28,14 +28,17 @@ def iso(ts: float) -> str:
     """``slow_iso(ts)``, formatting only seconds and fraction in a minute seen before."""
     if not 0.0 <= ts < _LAST:  # before 1970 (modf rounds towards zero), or out of range
         return slow_iso(ts)
-    sec = math.floor(ts)
+    sec = int(ts)  # ts >= 0: truncation is the floor
     us = round((ts - sec) * 1e6)  # fromtimestamp's rounding: half to even
     if us >= 1_000_000:
         sec, us = sec + 1, us - 1_000_000
-    minute, second = divmod(sec, 60)  # POSIX time: every minute has 60 seconds
+    minute = sec // 60  # POSIX time: every minute has 60 seconds
     head = _MINUTES.get(minute)
     if head is None:
         if len(_MINUTES) >= _KEEP:
             _MINUTES.clear()
         head = _MINUTES[minute] = slow_iso(float(minute * 60))[:-3]
-    return f"{head}{second:02d}.{us:06d}Z" if us else f"{head}{second:02d}Z"
+    second = _SECONDS[sec - minute * 60]
+    if us:  # six digits, zero-padded: the digits of 1_000_000 + us after its leading 1
+        return head + second + "." + str(1_000_000 + us)[1:] + "Z"
+    return head + second + "Z"
