@@ -4,8 +4,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Written by scripts/compile.py once the mypyc build of detectors/ matches its sources.
+NATIVE := detectors/native.json
 
-.PHONY: venv demo test test-unit test-integration lint typecheck bench services-up services-down services-status clean
+.PHONY: venv compile demo test test-unit test-integration lint typecheck bench services-up services-down services-status clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +17,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# The engine's per-event Python compiled with mypyc (CLONEWATCH_COMPILE=0: keep the pure Python).
+$(NATIVE): $(STAMP) $(wildcard detectors/*.py) scripts/compile.py
+	$(BIN)/python scripts/compile.py
+
+compile: $(NATIVE)
+
+demo: $(NATIVE)
 	$(BIN)/clonewatch demo --out clonewatch-out
 
 lint: $(STAMP)
@@ -25,14 +33,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test-unit: $(STAMP)
+test-unit: $(NATIVE)
 	$(BIN)/pytest -m "not integration" -q
 
 # Starts the real services it needs (scripts/services.sh), runs every test, stops what it started.
-test: $(STAMP)
+test: $(NATIVE)
 	bash scripts/test.sh
 
-bench: $(STAMP)
+bench: $(NATIVE)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 services-up:
@@ -45,4 +53,5 @@ services-status:
 	bash scripts/services.sh status
 
 clean:
-	rm -rf $(VENV) clonewatch-out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) clonewatch-out .mypy_cache .ruff_cache .pytest_cache build $(NATIVE)
+	rm -f detectors/*.so

@@ -112,7 +112,10 @@ class Reading:
 class Signal(Protocol):
     """An extraction signal: updates one client's state with one observation."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The signal's name: its key in state, readings and alerts (a class constant)."""
+        ...
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Score the observation against the population and fold it into the client state."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Self
 
 import numpy as np
 
@@ -43,10 +44,13 @@ class ClassSpreadSignal:
     True
     """
 
-    name = "class_spread"
+    name: ClassVar[str] = "class_spread"
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+
+    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
+        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Count the query's class and, every few queries, re-test the client's spread."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,10 @@ class EngineConfig:
     quiet_queries: int = 100  # ...for this many consecutive queries
     risk_every_n: int = 100
     risk_every_seconds: float = 300.0
+
+    def __reduce__(self) -> tuple[type[EngineConfig], tuple[object, ...]]:
+        """Pickle by field values (the compiled, frozen class cannot be filled in after)."""
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))
 
     def __post_init__(self) -> None:
         if not 1 <= self.class_buckets <= 255:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Self
 
 import numpy as np
 
@@ -39,10 +40,13 @@ class CoverageSignal:
     True
     """
 
-    name = "coverage"
+    name: ClassVar[str] = "coverage"
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+
+    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
+        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Mark the query's cell and, every few queries, re-test the client's coverage."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar, Self
+
 from detectors.base import Observation, Reading, cusum, ewma
 from detectors.config import EngineConfig
 from detectors.population import ModelPopulation
@@ -45,10 +47,13 @@ class LowMarginSignal:
     True
     """
 
-    name = "low_margin"
+    name: ClassVar[str] = "low_margin"
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+
+    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
+        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Fold one output's margin into the client's evidence."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Self
 
 from detectors.base import Observation, Reading, cusum, ewma
 from detectors.config import EngineConfig
@@ -37,10 +38,13 @@ class NoveltySignal:
     True
     """
 
-    name = "novelty"
+    name: ClassVar[str] = "novelty"
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+
+    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
+        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Fold one query's novelty into the client's evidence."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Self
 
 from detectors.base import Observation, Reading, bernoulli_cusum, cusum_surprise, ewma
 from detectors.config import EngineConfig
@@ -76,10 +77,13 @@ class StepSignal:
     True
     """
 
-    name = "steps"
+    name: ClassVar[str] = "steps"
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+
+    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
+        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Fold the step from the client's recent queries to this one into its evidence."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar, Self
 
 from detectors.base import Observation, Reading
 from detectors.config import EngineConfig
@@ -35,10 +36,13 @@ class VolumeSignal:
     True
     """
 
-    name = "volume"
+    name: ClassVar[str] = "volume"
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+
+    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
+        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Update the client's rate and score its volume."""

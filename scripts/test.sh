@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole suite: system dependencies (scripts/deps.d), ruff, mypy and the unit tests, then
-# the integration tests against the real Kafka, Elasticsearch and OpenSearch (scripts/services.sh).
+# Runs the whole suite: system dependencies (scripts/deps.d), ruff, mypy, the unit tests twice (on
+# the mypyc-compiled engine, then on the pure Python with every doctest), then the integration
+# tests against the real Kafka, Elasticsearch and OpenSearch (scripts/services.sh).
 #
 # Servers that already run (from `make services-up`, another test run, or anything answering on
 # the ports) are reused and left running; the ones this run starts are stopped when it ends,
@@ -40,9 +41,18 @@ step() {  # step NAME COMMAND...: runs it, remembers the first failure
   fi
 }
 
+pure_unit() {  # the same unit tests on the pure Python, with the compiled modules' doctests
+  CLONEWATCH_PURE=1 pytest_ok -q -m "not integration"
+}
+
 step ruff "$BIN/ruff" check .
 step mypy "$BIN/mypy"
-step "unit tests" pytest_ok -q -m "not integration"
+if [[ "${CLONEWATCH_COMPILE:-1}" != 0 ]]; then  # 0: compiling was skipped on purpose
+  step "compiled build is current (make compile)" "$BIN/python" -c \
+    'import detectors, sys; print("detectors:", detectors.BUILD); sys.exit(detectors.BUILD != "compiled")'
+fi
+step "unit tests (compiled build)" pytest_ok -q -m "not integration"
+step "unit tests (pure Python)" pure_unit
 
 echo "== services"
 HOLDER=$$

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from typing import cast
 
 from detectors.engine import Engine
 from schemas.dead_letter import DeadLetter
@@ -43,6 +44,19 @@ def _items(n: int) -> list[Item]:
         client = f"c{i % 5}"
         items.append(Item(client.encode(), _line(i, client, 1.0 + (i % 5)), ((i % 5) % 2, i)))
     return items
+
+
+class _BrokenBatches:
+    """An engine whose vectorised path always raises; everything else is the real engine's."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.engine, name)
+
+    def process_batch(self, *args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("boom")
 
 
 class TestRoute:
@@ -118,13 +132,7 @@ class TestScorer:
         """If the vectorised path raises, the same items are scored one by one from the table."""
         items = _items(120)
         expected = Scorer(Engine()).score(items, {}.get)
-        engine = Engine()
-
-        def broken(*args: object, **kwargs: object) -> list[object]:
-            raise RuntimeError("boom")
-
-        engine.process_batch = broken  # type: ignore[method-assign]
-        got = Scorer(engine).score(items, {}.get)
+        got = Scorer(cast(Engine, _BrokenBatches(Engine()))).score(items, {}.get)
         assert got.processed == expected.processed == 120
         assert sorted(r.id for _, r in got.risks) == sorted(r.id for _, r in expected.risks)
         assert got.states.keys() == expected.states.keys()
