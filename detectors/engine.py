@@ -22,6 +22,7 @@ from detectors.low_margin import LowMarginSignal, output_margin
 from detectors.novelty import NoveltySignal
 from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket
 from detectors.population_codec import dump_populations, load_populations
+from detectors.rounding import round_to
 from detectors.state import ClientState, ModelClientState
 from detectors.steps import StepSignal
 from detectors.volume import VolumeSignal
@@ -96,14 +97,17 @@ class Engine:
         self.config = config or EngineConfig()
         self.populations: dict[str, ModelPopulation] = {}
         self.clients: OrderedDict[str, ClientState] = OrderedDict()
+        # Each signal by its own type, so compiled code calls it directly; in this order.
+        self._novelty = NoveltySignal(self.config)
+        self._steps = StepSignal(self.config)
+        self._coverage = CoverageSignal(self.config)
+        self._low_margin = LowMarginSignal(self.config)
+        self._class_spread = ClassSpreadSignal(self.config)
+        self._volume = VolumeSignal(self.config)
         self.signals: tuple[Signal, ...] = (
-            NoveltySignal(self.config),
-            StepSignal(self.config),
-            CoverageSignal(self.config),
-            LowMarginSignal(self.config),
-            ClassSpreadSignal(self.config),
-            VolumeSignal(self.config),
-        )
+            self._novelty, self._steps, self._coverage,
+            self._low_margin, self._class_spread, self._volume,
+        )  # fmt: skip
         self.combiner = RiskCombiner(self.config)
         self.stats: Counter[str] = Counter()
 
@@ -277,9 +281,14 @@ class Engine:
                 obs.label = output_bucket(ev.output, cfg.class_buckets)
             if obs.label is not None:
                 st.output_n += 1
-        readings: dict[str, Reading] = {}
-        for signal in self.signals:
-            readings[signal.name] = signal.update(obs, st, pop)
+        readings: dict[str, Reading] = {
+            NoveltySignal.name: self._novelty.update(obs, st, pop),
+            StepSignal.name: self._steps.update(obs, st, pop),
+            CoverageSignal.name: self._coverage.update(obs, st, pop),
+            LowMarginSignal.name: self._low_margin.update(obs, st, pop),
+            ClassSpreadSignal.name: self._class_spread.update(obs, st, pop),
+            VolumeSignal.name: self._volume.update(obs, st, pop),
+        }
         if pre.z is not None and not pre.retry:
             st.push(pre.z, pre.crc, cfg.ring_size, obs.label)
         st.last_ts = ts if ts > st.last_ts else st.last_ts  # max(st.last_ts, ts)
@@ -342,8 +351,8 @@ class Engine:
         signals = [
             {
                 "name": k,
-                "value": val if (val := readings[k].value) == 0.0 else round(val, 4),
-                "score": pts if pts == 0.0 else round(pts, 2),  # round keeps a zero as it is
+                "value": val if (val := readings[k].value) == 0.0 else round_to(val, 4),
+                "score": pts if pts == 0.0 else round_to(pts, 2),  # a zero is kept as it is
             }
             for k, pts in shares
             if k in readings
@@ -359,7 +368,7 @@ class Engine:
     def _alert(self, ev: QueryEvent, st: ModelClientState, v: _Verdict) -> Alert:
         top = [k for k, pts in sorted(v.shares.items(), key=_by_points) if pts >= 1.0][:3]
         why = "; ".join(f"{SIGNAL_TITLES.get(k, k)} ({v.shares[k]:.0f} pts)" for k in top)
-        score = round(v.risk, 2)
+        score = round_to(v.risk, 2)
         return Alert(
             timestamp=iso(ev.ts),
             event=AlertEvent(
@@ -386,7 +395,7 @@ class Engine:
             "event": {"kind": "metric", "id": rid},
             "user": {
                 "id": ev.client_id,
-                "risk": {"calculated_score_norm": round(v.risk, 2), "calculated_level": v.level},
+                "risk": {"calculated_score_norm": round_to(v.risk, 2), "calculated_level": v.level},
             },
             "clonewatch": self._context(ev, st, v),
         }

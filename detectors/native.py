@@ -34,6 +34,7 @@ COMPILED = (
     "low_margin",
     "novelty",
     "population",
+    "rounding",
     "scratch",
     "sketch",
     "state",

@@ -144,7 +144,7 @@ class RiskScore(_Frozen):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RiskRecord:
     """A RiskScore already in its wire form, as the engine emits it on its hot path.
 
