@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+import detectors
 from detectors.config import EngineConfig
 from detectors.engine import Engine
 from schemas import QueryEvent, decode_event
@@ -145,7 +146,8 @@ def main() -> None:
         )
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, one core and one BLAS thread used"
+        f"Python {platform.python_version()}, one core and one BLAS thread used; "
+        f"detectors build: {detectors.BUILD}"
     )
 
 

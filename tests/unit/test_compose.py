@@ -223,3 +223,10 @@ class TestDockerfile:
         assert "COPY dashboards /opt/clonewatch/dashboards" in text
         ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
         assert "dashboards" not in ignored
+
+    def test_the_image_compiles_detectors_itself(self) -> None:
+        """The build stage runs the mypyc compile; a local build is never copied in."""
+        text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+        assert "python scripts/compile.py" in text
+        ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+        assert {"**/*.so", "detectors/native.json", "!scripts/compile.py"} <= set(ignored)
