@@ -23,6 +23,7 @@ from detectors.config import EngineConfig
 from detectors.geometry import geometry
 from detectors.population import ModelPopulation, output_bucket, owner_hash
 from detectors.scratch import scratch
+from detectors.slots import ring_slots
 from detectors.state import NO_LABEL, ModelClientState
 from schemas import QueryEvent
 
@@ -206,14 +207,9 @@ def _recent_rows(
         ring_of.append(len(geo))
         geo.append((n_rows, st.ring_pos, cap, min(st.ring_len, cap)))
         n_rows += cap
-    gm = np.asarray(geo, dtype=np.int64)[ring_of]
-    j = np.arange(w_all)
-    ring_ok = j < gm[:, 3:4]
-    gather = np.where(ring_ok, gm[:, 0:1] + (gm[:, 1:2] - 1 - j) % gm[:, 2:3], -1)
     # A client's first event is a retry when it repeats one of the ring's last w inputs.
-    near = gather[:, :w]
-    same = np.concatenate(crc_parts)[near] == crc_parts[0][:, None]
-    retry = first & (same & (near >= 0)).any(axis=1)
+    gm = np.asarray(geo, dtype=np.int64)[ring_of]
+    gather, retry = ring_slots(gm, first, np.concatenate(crc_parts), w, w_all)
     for rows, st in members.values():
         if len(rows) > 1:
             ring_crcs = st.recent_crcs(w) if st is not None else []

@@ -44,9 +44,11 @@ def warm_up() -> None:
     joins its group, so that its first batch is not held up by it."""
     from detectors.geometry import geometry  # noqa: PLC0415 - they import this module
     from detectors.nearest import nearest_rows, other_same_counts  # noqa: PLC0415
+    from detectors.slots import ring_slots  # noqa: PLC0415
 
     f64, i64 = np.zeros((1, 1)), np.zeros(1, dtype=np.int64)
     geometry(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64), f64,
              np.zeros(1, np.uint8), i64, 1, 1)  # fmt: skip
     nearest_rows(f64, f64[0], f64[0], i64, i64, i64, i64)
     other_same_counts(i64, i64, i64, i64)
+    ring_slots(np.zeros((1, 4), np.int64), np.zeros(1, np.bool_), np.zeros(1, np.uint32), 1, 1)
