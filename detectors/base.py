@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,7 +15,7 @@ from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
 
 FloatArray = NDArray[np.float64]
-LOG2 = math.log(2.0)
+LOG2: Final = math.log(2.0)
 
 
 @dataclass(slots=True)

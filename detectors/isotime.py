@@ -12,10 +12,11 @@ minute, which many outputs share, are formatted by ``datetime`` (kept per minute
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
 _MINUTES: dict[int, str] = {}  # whole minute -> "YYYY-MM-DDTHH:MM:"
-_KEEP = 4096  # minutes kept; the dict starts afresh when full
-_LAST = 253402300799  # 9999-12-31T23:59:59, the last second datetime can show
+_KEEP: Final = 4096  # minutes kept; the dict starts afresh when full
+_LAST: Final = 253402300799  # 9999-12-31T23:59:59, the last second datetime can show
 _SECONDS = tuple(f"{s:02d}" for s in range(60))  # formatted once: "00" to "59"
 
 

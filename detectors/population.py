@@ -11,6 +11,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,10 +23,11 @@ from detectors.sketch import TailSketch
 from schemas import ModelOutput
 
 FloatArray = NDArray[np.float64]
-SELF_PRIOR = 32.0  # pseudo-queries behind the self-similarity scale before any is learned
-TAIL_NATS = -math.log(0.05)  # a lesson beyond the 95th percentile of benign novelty is "tail"
-TAIL_SHARE = 0.1  # at most this share of recently offered lessons may teach from the tail
-TAIL_MEMORY = 512.0  # lessons over which that share is measured (exponential decay)
+SELF_PRIOR: Final = 32.0  # pseudo-queries behind the self-similarity scale before any is learned
+# A lesson beyond the 95th percentile of benign novelty is "tail".
+TAIL_NATS: Final = -math.log(0.05)
+TAIL_SHARE: Final = 0.1  # at most this share of recently offered lessons may teach from the tail
+TAIL_MEMORY: Final = 512.0  # lessons over which that share is measured (exponential decay)
 
 
 @lru_cache(maxsize=65_536)

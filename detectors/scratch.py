@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
-MAX_KEPT_BYTES = 1 << 24  # 16 MB per buffer; a larger request is not kept
+MAX_KEPT_BYTES: Final = 1 << 24  # 16 MB per buffer; a larger request is not kept
 
 
 class Scratch:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-MAX_TAIL_EVIDENCE = 12.0
-_ONE_DRAW_BOUND = 2**32 - 1  # bounds from here on take numpy's 64-bit path
+MAX_TAIL_EVIDENCE: Final = 12.0
+_ONE_DRAW_BOUND: Final = 2**32 - 1  # bounds from here on take numpy's 64-bit path
 
 
 class TailSketch:

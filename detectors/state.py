@@ -7,25 +7,25 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from detectors.config import EngineConfig
 
-FORMAT_VERSION = 2
-MAGIC = b"CWS2"
+FORMAT_VERSION: Final = 2
+MAGIC: Final = b"CWS2"
 _ARRAYS = {
     "ring": np.float32,
     "class_hist": np.float32,
     "cells": np.uint8,
     "ring_label": np.uint8,  # one byte each, so a reader that predates it skips it exactly
 }
-NO_LABEL = 255
+NO_LABEL: Final = 255
 _NO_CRC = np.zeros(0, dtype=np.uint32)
 _NO_CRC.setflags(write=False)
-RING_START = 4  # inputs a new ring has room for; it doubles up to the configured size
+RING_START: Final = 4  # inputs a new ring has room for; it doubles up to the configured size
 
 
 @lru_cache(maxsize=1024)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Self
+from typing import ClassVar, Final, Self
 
 from detectors.base import Observation, Reading, bernoulli_cusum, cusum_surprise, ewma
 from detectors.config import EngineConfig
@@ -11,10 +11,10 @@ from detectors.population import ModelPopulation
 from detectors.sketch import MAX_TAIL_EVIDENCE
 from detectors.state import ModelClientState
 
-TAIL = 0.1  # a step is "small" when it is in the lower 10 % of benign clients' steps
-PROBING = 0.7  # the rate of small steps the alternative hypothesis expects
-LOOKS = math.log(3.0)  # chain, line and self-similarity: the price of taking the best
-HIT = -math.log(TAIL)  # the lower-tail evidence of a step at the TAIL quantile
+TAIL: Final = 0.1  # a step is "small" when it is in the lower 10 % of benign clients' steps
+PROBING: Final = 0.7  # the rate of small steps the alternative hypothesis expects
+LOOKS: Final = math.log(3.0)  # chain, line and self-similarity: the price of taking the best
+HIT: Final = -math.log(TAIL)  # the lower-tail evidence of a step at the TAIL quantile
 
 
 class StepSignal:
