@@ -8,6 +8,7 @@ Python until the next compile. ``CLONEWATCH_COMPILE=0`` skips it (the pure Pytho
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import sys
@@ -26,6 +27,9 @@ def main() -> int:
 
     if os.environ.get("CLONEWATCH_COMPILE", "1") == "0":
         native.MANIFEST.unlink(missing_ok=True)
+        for ext in importlib.machinery.EXTENSION_SUFFIXES:  # an earlier build would be stale
+            for built in native.HERE.glob(f"*{ext}"):
+                built.unlink()
         print("compile: skipped (CLONEWATCH_COMPILE=0); the pure Python runs")
         return 0
     from mypyc.build import mypycify  # noqa: PLC0415 - only when compiling
