@@ -13,9 +13,32 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LOG = ROOT / "build" / "compile.log"
+
+
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Send this process's and its children's stdout and stderr to ``path`` meanwhile."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("wb") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def main() -> int:
@@ -39,22 +62,30 @@ def main() -> int:
     native.MANIFEST.unlink(missing_ok=True)  # no manifest while half built: pure until done
     digests = native.source_digests()
     paths = [f"detectors/{m}.py" for m in native.COMPILED]
+    LOG.parent.mkdir(exist_ok=True)
+    print(f"compile: {len(paths)} detector modules with mypyc (log: {LOG.relative_to(ROOT)})")
     try:
-        setup(
-            name="clonewatch-native",
-            ext_modules=mypycify(paths, opt_level="3", group_name="detectors.native"),
-            script_args=["build_ext", "--inplace", "--quiet"],
-        )
+        with _output_to(LOG):  # the compiler's command lines, printed only if it fails
+            setup(
+                name="clonewatch-native",
+                ext_modules=mypycify(paths, opt_level="3", group_name="detectors.native"),
+                script_args=["build_ext", "--inplace"],
+            )
     except SystemExit as exc:  # setuptools reports a failed compiler by exiting
         if exc.code not in (0, None):
-            print(f"compile: failed ({exc.code}); the pure Python runs", file=sys.stderr)
+            sys.stderr.write(LOG.read_text(errors="replace")[-20_000:])
+            print(
+                f"compile: failed ({exc.code}); the pure Python runs. CLONEWATCH_COMPILE=0 "
+                "skips compiling (no C compiler)",
+                file=sys.stderr,
+            )
             return 1
     if native.source_digests() != digests:
         print("compile: a source changed while compiling; run it again", file=sys.stderr)
         return 1
     native.MANIFEST.write_text(json.dumps({"sources": digests}, indent=1, sort_keys=True) + "\n")
     took = time.perf_counter() - started
-    print(f"compile: {len(paths)} detector modules compiled with mypyc in {took:.0f} s")
+    print(f"compile: done in {took:.0f} s")
     return 0
 
 
