@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, Protocol
+from typing import Final, Protocol, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -107,6 +107,17 @@ class Reading:
     value: float
     evidence: float
     lesson: float | None = None
+
+
+class ConfiguredSignal:
+    """What every signal shares: the engine's configuration, and pickling by it (compiled
+    classes cannot be filled in after construction)."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+
+    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
+        return type(self), (self.config,)
 
 
 class Signal(Protocol):

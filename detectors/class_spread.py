@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import numpy as np
 
-from detectors.base import Observation, Reading, normal_tail_evidence
-from detectors.config import EngineConfig
+from detectors.base import ConfiguredSignal, Observation, Reading, normal_tail_evidence
 from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
 
@@ -18,7 +17,7 @@ def _entropy(p: np.ndarray) -> float:
     return float(-(nz * np.log(nz)).sum())
 
 
-class ClassSpreadSignal:
+class ClassSpreadSignal(ConfiguredSignal):
     """A class histogram more even than the model's traffic explains.
 
     Natural clients see classes roughly in the population's proportions (or
@@ -33,6 +32,7 @@ class ClassSpreadSignal:
     Examples
     --------
     >>> from detectors.population import ModelPopulation
+    >>> from detectors.config import EngineConfig
     >>> cfg = EngineConfig()
     >>> pop = ModelPopulation("m", cfg)
     >>> pop.class_counts[:4] = [900, 60, 30, 10]      # a skewed model
@@ -45,12 +45,6 @@ class ClassSpreadSignal:
     """
 
     name: ClassVar[str] = "class_spread"
-
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-
-    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
-        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Count the query's class and, every few queries, re-test the client's spread."""

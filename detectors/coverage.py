@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import numpy as np
 
-from detectors.base import Observation, Reading, normal_tail_evidence
-from detectors.config import EngineConfig
+from detectors.base import ConfiguredSignal, Observation, Reading, normal_tail_evidence
 from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
 
 
-class CoverageSignal:
+class CoverageSignal(ConfiguredSignal):
     """Distinct random-projection cells a client visits, against what its volume predicts.
 
     Each projected input falls in one of ``2**bits`` LSH cells cut at the
@@ -29,6 +28,7 @@ class CoverageSignal:
     --------
     >>> import numpy as np
     >>> from detectors.population import ModelPopulation
+    >>> from detectors.config import EngineConfig
     >>> cfg = EngineConfig()
     >>> pop = ModelPopulation("m", cfg)
     >>> pop.cell_counts[:8] += 1000.0   # natural traffic lives in 8 cells
@@ -41,12 +41,6 @@ class CoverageSignal:
     """
 
     name: ClassVar[str] = "coverage"
-
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-
-    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
-        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Mark the query's cell and, every few queries, re-test the client's coverage."""

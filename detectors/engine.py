@@ -104,6 +104,7 @@ class Engine:
         self._low_margin = LowMarginSignal(self.config)
         self._class_spread = ClassSpreadSignal(self.config)
         self._volume = VolumeSignal(self.config)
+        # All six, to read: scoring calls each through its attribute above.
         self.signals: tuple[Signal, ...] = (
             self._novelty, self._steps, self._coverage,
             self._low_margin, self._class_spread, self._volume,

@@ -27,7 +27,7 @@ def slow_iso(ts: float) -> str:
 
 def iso(ts: float) -> str:
     """``slow_iso(ts)``, formatting only seconds and fraction in a minute seen before."""
-    if not 0.0 <= ts < _LAST:  # before 1970 (modf rounds towards zero), or out of range
+    if not 0.0 <= ts < _LAST:  # before 1970 (int() truncates towards zero), or out of range
         return slow_iso(ts)
     sec = int(ts)  # ts >= 0: truncation is the floor
     us = round((ts - sec) * 1e6)  # fromtimestamp's rounding: half to even

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import ClassVar
 
-from detectors.base import Observation, Reading, cusum, ewma
-from detectors.config import EngineConfig
+from detectors.base import ConfiguredSignal, Observation, Reading, cusum, ewma
 from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
 
@@ -24,7 +23,7 @@ def output_margin(probabilities: list[float] | None, confidence: float | None) -
     return confidence
 
 
-class LowMarginSignal:
+class LowMarginSignal(ConfiguredSignal):
     """Outputs whose margin lies in the lower tail of the model's benign outputs.
 
     Uncertainty-sampling attacks (ActiveThief, adaptive Knockoff rounds) and
@@ -36,6 +35,7 @@ class LowMarginSignal:
     --------
     >>> import numpy as np
     >>> from detectors.population import ModelPopulation
+    >>> from detectors.config import EngineConfig
     >>> cfg = EngineConfig()
     >>> pop = ModelPopulation("m", cfg)
     >>> pop.margin.extend(np.random.default_rng(0).beta(5, 1, 500))
@@ -48,12 +48,6 @@ class LowMarginSignal:
     """
 
     name: ClassVar[str] = "low_margin"
-
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-
-    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
-        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Fold one output's margin into the client's evidence."""

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Self
+from typing import ClassVar
 
-from detectors.base import Observation, Reading, cusum, ewma
-from detectors.config import EngineConfig
+from detectors.base import ConfiguredSignal, Observation, Reading, cusum, ewma
 from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
 
 
-class NoveltySignal:
+class NoveltySignal(ConfiguredSignal):
     """Distance from each query to the nearest benign input of *other* clients.
 
     The population keeps a reservoir of projected benign inputs of the model and
@@ -26,6 +25,7 @@ class NoveltySignal:
     --------
     >>> import numpy as np
     >>> from detectors.population import ModelPopulation
+    >>> from detectors.config import EngineConfig
     >>> cfg = EngineConfig()
     >>> pop = ModelPopulation("m", cfg)
     >>> pop.novelty.extend(np.abs(np.random.default_rng(0).normal(size=500)))
@@ -39,12 +39,6 @@ class NoveltySignal:
     """
 
     name: ClassVar[str] = "novelty"
-
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-
-    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
-        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Fold one query's novelty into the client's evidence."""

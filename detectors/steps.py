@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Final, Self
+from typing import ClassVar, Final
 
-from detectors.base import Observation, Reading, bernoulli_cusum, cusum_surprise, ewma
-from detectors.config import EngineConfig
+from detectors.base import (
+    ConfiguredSignal,
+    Observation,
+    Reading,
+    bernoulli_cusum,
+    cusum_surprise,
+    ewma,
+)
 from detectors.population import ModelPopulation
 from detectors.sketch import MAX_TAIL_EVIDENCE
 from detectors.state import ModelClientState
@@ -17,7 +23,7 @@ LOOKS: Final = math.log(3.0)  # chain, line and self-similarity: the price of ta
 HIT: Final = -math.log(TAIL)  # the lower-tail evidence of a step at the TAIL quantile
 
 
-class StepSignal:
+class StepSignal(ConfiguredSignal):
     """Small systematic steps and line searches between a client's own queries.
 
     Three scale-free views of each query against the client's last distinct
@@ -55,6 +61,7 @@ class StepSignal:
     --------
     >>> import numpy as np
     >>> from detectors.population import ModelPopulation
+    >>> from detectors.config import EngineConfig
     >>> cfg = EngineConfig()
     >>> pop = ModelPopulation("m", cfg)
     >>> rng = np.random.default_rng(0)
@@ -78,12 +85,6 @@ class StepSignal:
     """
 
     name: ClassVar[str] = "steps"
-
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-
-    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
-        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Fold the step from the client's recent queries to this one into its evidence."""

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Self
+from typing import ClassVar
 
-from detectors.base import Observation, Reading
-from detectors.config import EngineConfig
+from detectors.base import ConfiguredSignal, Observation, Reading
 from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
 
 
-class VolumeSignal:
+class VolumeSignal(ConfiguredSignal):
     """How many queries the client sent, and how fast, against the model's clients.
 
     Heavy integrations and batch jobs are honest and loud, so this signal is
@@ -25,6 +24,7 @@ class VolumeSignal:
     --------
     >>> import numpy as np
     >>> from detectors.population import ModelPopulation
+    >>> from detectors.config import EngineConfig
     >>> cfg = EngineConfig()
     >>> pop = ModelPopulation("m", cfg)
     >>> pop.volume.extend(np.log(np.arange(1, 300)))
@@ -37,12 +37,6 @@ class VolumeSignal:
     """
 
     name: ClassVar[str] = "volume"
-
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-
-    def __reduce__(self) -> tuple[type[Self], tuple[EngineConfig]]:
-        return type(self), (self.config,)  # compiled classes pickle by their arguments
 
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Update the client's rate and score its volume."""
