@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Final, Protocol, Self
 
 import numpy as np
@@ -174,9 +173,14 @@ def cusum_surprise(
     return best if best > 0.0 else 0.0
 
 
-@lru_cache(maxsize=64)
+_KEYS: dict[str, tuple[str, str]] = {}  # a signal's CUSUM keys, built once per name
+
+
 def _cusum_keys(key: str) -> tuple[str, str]:
-    return "cusum_" + key, "slow_" + key
+    keys = _KEYS.get(key)
+    if keys is None:
+        keys = _KEYS[key] = ("cusum_" + key, "slow_" + key)
+    return keys
 
 
 def bernoulli_cusum(

@@ -81,15 +81,16 @@ def precompute(
             nb.same.tolist(), nb.same_row.tolist(), nb.same_count.tolist(), strict=True,
         )  # fmt: skip
         for row, (k, owner, crc, label, cell, again, d, r, sd, sr, sc) in enumerate(rows):
+            ts = events[k].timestamp.timestamp()  # QueryEvent.ts without its Python frame
             p = pre[k] = Pre(
-                owner, events[k].ts, nearest=d, cell=cell, label=None if label < 0 else label,
-                retry=again, other_same=sd, other_same_count=sc, z=z[row], crc=crc,
-                nearest_row=r, other_same_row=sr,
+                owner, ts, nearest=d, cell=cell, label=None if label < 0 else label, retry=again,
+                other_same=sd, other_same_count=sc, z=z[row], crc=crc, nearest_row=r,
+                other_same_row=sr,
             )  # fmt: skip
             if g is not None and not again:
                 _geometry_of(p, row, g, config.step_min_recent)
     return [
-        Pre(owner_hash(ev.client_id), ev.ts) if p is _BLANK else p
+        Pre(owner_hash(ev.client_id), ev.timestamp.timestamp()) if p is _BLANK else p
         for p, ev in zip(pre, events, strict=True)
     ]
 

@@ -8,13 +8,9 @@ from typing import ClassVar
 import numpy as np
 
 from detectors.base import ConfiguredSignal, Observation, Reading, normal_tail_evidence
+from detectors.client_tests import spread_terms
 from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
-
-
-def _entropy(p: np.ndarray) -> float:
-    nz = p[p > 0]
-    return float(-(nz * np.log(nz)).sum())
 
 
 class ClassSpreadSignal(ConfiguredSignal):
@@ -60,12 +56,10 @@ class ClassSpreadSignal(ConfiguredSignal):
         if n < cfg.min_client_test or n % cfg.client_test_every:
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
         h_prior, sd = pop.class_terms()
-        hist = hist32.astype(np.float64)
-        h_client = _entropy(hist / hist.sum())
+        h_client, k = spread_terms(hist32)
         if sd < 0.05:
             state.values[self.name] = h_client - h_prior
             return Reading(h_client - h_prior, 0.0)
-        k = int((hist > 0).sum())
         t = n * (h_client - h_prior) + (k - 1) / 2.0
         e = min(cfg.cap_signal * 2, normal_tail_evidence(t / (math.sqrt(n) * sd)))
         state.values[self.name] = h_client - h_prior

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from detectors.base import ConfiguredSignal, Observation, Reading, normal_tail_evidence
+from detectors.client_tests import coverage_terms
 from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
 
@@ -58,9 +59,7 @@ class CoverageSignal(ConfiguredSignal):
         n = state.feature_n
         if n < cfg.min_client_test or n % cfg.client_test_every:
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
-        q = -np.expm1(n * pop.cell_log_miss())
-        expected = float(q.sum())
-        var = float((q * (1.0 - q)).sum())
+        expected, var = coverage_terms(n, pop.cell_log_miss())
         # The prior is itself estimated: allow 10 % model error on the expectation.
         z = (state.distinct_cells - expected) / math.sqrt(var + 1.0 + (0.1 * expected) ** 2)
         ratio = state.distinct_cells / max(expected, 1.0)

@@ -4,7 +4,7 @@ numba is imported only when a kernel is first called (it adds about half a secon
 to a process's start), and each kernel is compiled once per installation (the
 machine code is cached beside its module, or in numba's user cache directory
 where that is read-only). A kernel's helpers are compiled too and bound under
-their own names in its module, which is how numba's compiled code finds them.
+their own names in its module (and in theirs), which is how numba's compiled code finds them.
 
 >>> import numpy as np
 >>> from detectors import geometry  # numpy's pairwise sum, and the block sum it calls
@@ -31,9 +31,12 @@ def compiled(kernel: Callable[..., Any], *helpers: Callable[..., Any]) -> Any:
         from numba import njit  # noqa: PLC0415 - half a second of start-up, only when needed
 
         jit = njit(cache=True, nogil=True)
-        names = kernel.__globals__
         for helper in helpers:
-            names[helper.__name__] = jit(getattr(helper, "py_func", helper))
+            source = getattr(helper, "py_func", helper)
+            bound = jit(source)
+            # Bound in the kernel's module and in the helper's own, where other helpers of
+            # that module look it up (a kernel may borrow helpers from another module).
+            kernel.__globals__[source.__name__] = source.__globals__[source.__name__] = bound
         fn = _compiled[kernel] = jit(kernel)
     return fn
 
@@ -42,6 +45,7 @@ def warm_up() -> None:
     """Load every kernel now (numba's import and the cached machine code, or a first
     compile), with the argument types the engine passes: a worker calls this before it
     joins its group, so that its first batch is not held up by it."""
+    from detectors.client_tests import coverage_terms, spread_terms  # noqa: PLC0415
     from detectors.geometry import geometry  # noqa: PLC0415 - they import this module
     from detectors.nearest import nearest_rows, other_same_counts  # noqa: PLC0415
     from detectors.slots import ring_slots  # noqa: PLC0415
@@ -52,3 +56,7 @@ def warm_up() -> None:
     nearest_rows(f64, f64[0], f64[0], i64, i64, i64, i64)
     other_same_counts(i64, i64, i64, i64)
     ring_slots(np.zeros((1, 4), np.int64), np.zeros(1, np.bool_), np.zeros(1, np.uint32), 1, 1)
+    log_miss = np.zeros(1)
+    log_miss.setflags(write=False)  # the population hands it out read-only
+    coverage_terms(1, log_miss)
+    spread_terms(np.ones(1, np.float32))

@@ -36,7 +36,19 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") >> 1
 
 
-owner_hash = lru_cache(maxsize=1 << 14)(stable_hash)  # recent clients' ids, each hashed once
+_OWNERS: dict[str, int] = {}  # recent clients' ids and their hashes
+_OWNERS_MAX: Final = 1 << 14
+
+
+def owner_hash(client_id: str) -> int:
+    """``stable_hash`` of a client id, remembered for recent ids (forgotten all at once when
+    the memory is full: cheaper per query than an LRU)."""
+    h = _OWNERS.get(client_id)
+    if h is None:
+        if len(_OWNERS) >= _OWNERS_MAX:
+            _OWNERS.clear()
+        h = _OWNERS[client_id] = stable_hash(client_id)
+    return h
 
 
 @lru_cache(maxsize=4096)  # labels repeat: hash each once

@@ -120,23 +120,27 @@ class ModelClientState:
         an older, smaller configuration grows the same way, keeping its inputs.
         """
         ring = self.ring
-        if ring is None or ring.shape[1] != z.shape[0] or ring.shape[0] > size:
+        dim = len(z)
+        # len() of an array is its first dimension, without building the shape tuple.
+        if ring is None or len(ring) > size or ring.size != len(ring) * dim:
             cap = min(size, RING_START)
-            ring = self.ring = np.zeros((cap, z.shape[0]), dtype=np.float32)
+            ring = self.ring = np.zeros((cap, dim), dtype=np.float32)
             self.ring_crc = np.zeros(cap, dtype=np.uint32)
             self.ring_label = None
             self.ring_len = self.ring_pos = 0
-        elif self.ring_len >= ring.shape[0] and ring.shape[0] < size:
-            ring = self._grow(ring, min(size, 2 * ring.shape[0]))
-        cap = ring.shape[0]
-        if self.ring_label is None or self.ring_label.shape[0] != cap:
-            self.ring_label = np.full(cap, NO_LABEL, dtype=np.uint8)
+        elif self.ring_len >= len(ring) and len(ring) < size:
+            ring = self._grow(ring, min(size, 2 * len(ring)))
+        cap = len(ring)
+        labels = self.ring_label
+        if labels is None or len(labels) != cap:
+            labels = self.ring_label = np.full(cap, NO_LABEL, dtype=np.uint8)
         pos = self.ring_pos
         ring[pos] = z
         self.ring_crc[pos] = crc
-        self.ring_label[pos] = NO_LABEL if label is None else label
+        labels[pos] = NO_LABEL if label is None else label
         self.ring_pos = (pos + 1) % cap
-        self.ring_len = min(self.ring_len + 1, cap)
+        ring_len = self.ring_len + 1
+        self.ring_len = ring_len if ring_len < cap else cap  # min(ring_len, cap)
 
     def _grow(self, ring: NDArray[np.float32], cap: int) -> NDArray[np.float32]:
         """Lay the full ring out oldest first in a larger one; the next slot is after them."""
