@@ -117,6 +117,21 @@ def _json_error(text: str, exc: orjson.JSONDecodeError) -> str:
     return str(exc)
 
 
+def _parse_text(data: bytes, received_at: float | None) -> object:
+    """Bytes that orjson did not take, step by step: the dead letter saying why (empty, not
+    UTF-8, or the parser's message with its position), else the parsed text."""
+    if not data.strip():
+        return DeadLetter.of(data, "empty message", received_at)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return DeadLetter.of(data, "not UTF-8 text", received_at)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return DeadLetter.of(data, f"not JSON: {_json_error(text, exc)}", received_at)
+
+
 def decode_event(raw: bytes | str, *, received_at: float | None = None) -> QueryEvent | DeadLetter:
     """Decode one raw message into a QueryEvent, or a DeadLetter saying why not.
 
@@ -128,16 +143,12 @@ def decode_event(raw: bytes | str, *, received_at: float | None = None) -> Query
     data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     if len(data) > MAX_EVENT_BYTES:
         return DeadLetter.of(data, f"event larger than {MAX_EVENT_BYTES} bytes", received_at)
-    if not data.strip():
-        return DeadLetter.of(data, "empty message", received_at)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return DeadLetter.of(data, "not UTF-8 text", received_at)
-    try:
-        obj = orjson.loads(text)  # rejects NaN and Infinity, which JSON does not have
-    except orjson.JSONDecodeError as exc:
-        return DeadLetter.of(data, f"not JSON: {_json_error(text, exc)}", received_at)
+        obj = orjson.loads(data)  # rejects NaN and Infinity, which JSON does not have
+    except orjson.JSONDecodeError:
+        obj = _parse_text(data, received_at)  # valid UTF-8 JSON parses without this
+        if isinstance(obj, DeadLetter):
+            return obj
     if not isinstance(obj, dict):
         return DeadLetter.of(data, f"not a JSON object but {type(obj).__name__}", received_at)
     try:

@@ -190,7 +190,7 @@ def replay_lines(
     with _fewer_collections():
         try:
             for lineno, raw in enumerate(lines, start=1):
-                if not raw.strip():
+                if not raw or raw.isspace():  # a blank line (without copying it to strip it)
                     continue
                 summary.events += 1
                 decoded = decode_event(raw)
