@@ -64,6 +64,11 @@ class QueryEvent(BaseModel):
     @field_validator("timestamp", mode="before")
     @classmethod
     def _timestamp(cls, v: Any) -> datetime:
+        if type(v) is float and v - v == 0.0:  # the common case first: finite epoch seconds
+            try:
+                return datetime.fromtimestamp(v, UTC)
+            except (OverflowError, OSError, ValueError) as exc:
+                raise ValueError("timestamp epoch seconds out of range") from exc
         if isinstance(v, bool):
             raise ValueError("timestamp must be an RFC 3339 string or epoch seconds")
         if isinstance(v, int | float):
