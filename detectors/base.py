@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Final, Protocol, Self
+from typing import ClassVar, Final, Protocol, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,28 +16,78 @@ FloatArray = NDArray[np.float64]
 LOG2: Final = math.log(2.0)
 
 
-@dataclass(slots=True)
 class Observation:
-    """One query as the signals see it: projected input and model output, no raw values kept."""
+    """One query as the signals see it: projected input and model output, no raw values kept.
 
-    owner: int
-    ts: float
-    nearest: float | None = None
-    cell: int | None = None
-    margin: float | None = None
-    label: int | None = None
-    retry: bool = False  # an exact repeat of one of the client's recent inputs
-    step_ratio: float | None = None  # nearest step / median distance to recent inputs
-    step_count: int = 0  # how many recent inputs that ratio was measured against
-    step: float | None = None  # the nearest step itself (distance to the nearest recent input)
-    collinearity: float | None = None  # |cos| between the last two steps
-    own_nearest: float | None = None  # distance to the nearest of the client's recent inputs
-    # Same class bucket only: distances to the client's recent inputs, nearest first (empty
-    # when the nearest is the input just before: a continuation), and the nearest of the
-    # other clients' reference inputs and how many of those there are.
-    own_same: list[float] = field(default_factory=list)
-    other_same: float | None = None
-    other_same_count: int = 0
+    (A plain class with its own ``__init__``, not a dataclass: compiled, a dataclass's
+    generated ``__init__`` would still run as interpreted Python for every query.)
+    """
+
+    __slots__ = (
+        "cell",
+        "collinearity",
+        "label",
+        "margin",
+        "nearest",
+        "other_same",
+        "other_same_count",
+        "own_nearest",
+        "own_same",
+        "owner",
+        "retry",
+        "step",
+        "step_count",
+        "step_ratio",
+        "ts",
+    )  # fmt: skip
+
+    # What ``repr`` shows (a compiled class keeps no ``__slots__`` to read them from).
+    _shown: ClassVar[tuple[str, ...]] = (
+        "owner", "ts", "nearest", "cell", "margin", "label", "retry", "step_ratio",
+        "step_count", "step", "collinearity", "own_nearest", "own_same", "other_same",
+        "other_same_count",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        owner: int,
+        ts: float,
+        nearest: float | None = None,
+        cell: int | None = None,
+        margin: float | None = None,
+        label: int | None = None,
+        retry: bool = False,
+        step_ratio: float | None = None,
+        step_count: int = 0,
+        step: float | None = None,
+        collinearity: float | None = None,
+        own_nearest: float | None = None,
+        own_same: list[float] | None = None,
+        other_same: float | None = None,
+        other_same_count: int = 0,
+    ) -> None:
+        self.owner = owner
+        self.ts = ts
+        self.nearest = nearest
+        self.cell = cell
+        self.margin = margin
+        self.label = label
+        self.retry = retry  # an exact repeat of one of the client's recent inputs
+        self.step_ratio = step_ratio  # nearest step / median distance to recent inputs
+        self.step_count = step_count  # how many recent inputs that ratio was measured against
+        self.step = step  # the nearest step itself (distance to the nearest recent input)
+        self.collinearity = collinearity  # |cos| between the last two steps
+        self.own_nearest = own_nearest  # distance to the nearest of the client's recent inputs
+        # Same class bucket only: distances to the client's recent inputs, nearest first
+        # (empty when the nearest is the input just before: a continuation), and the
+        # nearest of the other clients' reference inputs and how many of those there are.
+        self.own_same: list[float] = [] if own_same is None else own_same
+        self.other_same = other_same
+        self.other_same_count = other_same_count
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._shown)
+        return f"{type(self).__name__}({shown})"
 
     def self_surprise(self, min_reference: int, contrast: float = 1.0) -> float | None:
         """Surprise (nats) at how many of the client's own same-class inputs are nearer
@@ -94,7 +143,6 @@ class Observation:
         return min(1.0, self.own_nearest / near)
 
 
-@dataclass(slots=True)
 class Reading:
     """A signal's verdict on a client after one query.
 
@@ -103,9 +151,15 @@ class Reading:
     teaches the population when the client may teach it.
     """
 
-    value: float
-    evidence: float
-    lesson: float | None = None
+    __slots__ = ("evidence", "lesson", "value")
+
+    def __init__(self, value: float, evidence: float, lesson: float | None = None) -> None:
+        self.value = value
+        self.evidence = evidence
+        self.lesson = lesson
+
+    def __repr__(self) -> str:
+        return f"Reading(value={self.value!r}, evidence={self.evidence!r}, lesson={self.lesson!r})"
 
 
 class ConfiguredSignal:

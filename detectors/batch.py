@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,16 +29,39 @@ from schemas import QueryEvent
 FloatArray = NDArray[np.float64]
 
 
-@dataclass(slots=True)
 class Pre(Observation):
     """One event as the signals see it, with what the batch pass keeps for the engine: the
     projected input and its checksum, and the reference rows its distances were measured to
     (the engine adds the output's margin, and the class bucket when there is no input)."""
 
-    z: NDArray[np.float32] | None = None
-    crc: int = 0
-    nearest_row: int = -1  # the reference row ``nearest`` was measured to
-    other_same_row: int = -1  # the reference row ``other_same`` was measured to
+    __slots__ = ("crc", "nearest_row", "other_same_row", "z")
+    _shown: ClassVar[tuple[str, ...]] = (
+        *Observation._shown, "z", "crc", "nearest_row", "other_same_row",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        owner: int,
+        ts: float,
+        nearest: float | None = None,
+        cell: int | None = None,
+        label: int | None = None,
+        retry: bool = False,
+        other_same: float | None = None,
+        other_same_count: int = 0,
+        z: NDArray[np.float32] | None = None,
+        crc: int = 0,
+        nearest_row: int = -1,
+        other_same_row: int = -1,
+    ) -> None:
+        super().__init__(
+            owner, ts, nearest=nearest, cell=cell, label=label, retry=retry,
+            other_same=other_same, other_same_count=other_same_count,
+        )  # fmt: skip
+        self.z = z
+        self.crc = crc
+        self.nearest_row = nearest_row  # the reference row ``nearest`` was measured to
+        self.other_same_row = other_same_row  # the reference row ``other_same`` was measured to
 
 
 _BLANK = Pre(0, 0.0)  # a placeholder, never handed out

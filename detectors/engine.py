@@ -6,7 +6,6 @@ import hashlib
 import math
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,14 +64,18 @@ def digest(*parts: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-@dataclass(slots=True)
 class _Verdict:
     """The risk of a (client, model) after one query, and why."""
 
-    risk: float
-    level: RiskLevel
-    shares: dict[str, float]
-    readings: dict[str, Reading]
+    __slots__ = ("level", "readings", "risk", "shares")
+
+    def __init__(
+        self, risk: float, level: RiskLevel, shares: dict[str, float], readings: dict[str, Reading]
+    ) -> None:
+        self.risk = risk
+        self.level = level
+        self.shares = shares
+        self.readings = readings
 
 
 class Engine:

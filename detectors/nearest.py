@@ -36,6 +36,9 @@ from detectors.jit import compiled
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 Rows = tuple[I64, F64, I64, F64, I64]
+# The kernels' types, built once: a subscripted type costs microseconds per call.
+RowsKernel = Callable[[F64, F64, F64, I64, I64, I64, I64], Rows]
+CountsKernel = Callable[[I64, I64, I64, I64], I64]
 
 
 def _nearest_rows(
@@ -92,11 +95,11 @@ def nearest_rows(
     zr2: F64, z_sq: F64, ref_sq: F64, owner: I64, ref_owner: I64, label: I64, ref_label: I64
 ) -> Rows:
     """The nearest other client's reference row per query, any class and own class."""
-    kernel = cast(Callable[[F64, F64, F64, I64, I64, I64, I64], Rows], compiled(_nearest_rows))
+    kernel = cast(RowsKernel, compiled(_nearest_rows))
     return kernel(zr2, z_sq, ref_sq, owner, ref_owner, label, ref_label)
 
 
 def other_same_counts(owner: I64, label: I64, ref_owner: I64, ref_label: I64) -> I64:
     """How many reference rows of each query's class come from other clients."""
-    kernel = cast(Callable[[I64, I64, I64, I64], I64], compiled(_other_same_counts))
+    kernel = cast(CountsKernel, compiled(_other_same_counts))
     return kernel(owner, label, ref_owner, ref_label)

@@ -103,21 +103,48 @@ class Neighbours:
     same_count: NDArray[np.int64]  # searched rows of other clients in the query's class
 
 
-@dataclass(slots=True)
 class Lesson:
     """What one eligible event teaches the population (applied at the next epoch)."""
 
-    owner: int
-    z: FloatArray | None
-    novelty: float | None
-    step: float | None
-    collinear: float | None
-    margin: float | None
-    label: int | None
-    cell: int | None
-    volume: float
-    step_count: int = 0
-    self_surprise: float | None = None  # see Observation.self_surprise
+    __slots__ = (
+        "cell",
+        "collinear",
+        "label",
+        "margin",
+        "novelty",
+        "owner",
+        "self_surprise",
+        "step",
+        "step_count",
+        "volume",
+        "z",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        owner: int,
+        z: FloatArray | None,
+        novelty: float | None,
+        step: float | None,
+        collinear: float | None,
+        margin: float | None,
+        label: int | None,
+        cell: int | None,
+        volume: float,
+        step_count: int = 0,
+        self_surprise: float | None = None,  # see Observation.self_surprise
+    ) -> None:
+        self.owner = owner
+        self.z = z
+        self.novelty = novelty
+        self.step = step
+        self.collinear = collinear
+        self.margin = margin
+        self.label = label
+        self.cell = cell
+        self.volume = volume
+        self.step_count = step_count
+        self.self_surprise = self_surprise
 
 
 @dataclass(slots=True)
