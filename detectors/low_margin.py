@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from detectors.base import ConfiguredSignal, Observation, Reading, cusum, ewma
@@ -16,8 +17,15 @@ def output_margin(probabilities: list[float] | None, confidence: float | None) -
     (0.09999999999999998, 0.9, None)
     """
     if probabilities and len(probabilities) >= 2:
-        top = sorted(probabilities, reverse=True)
-        return top[0] - top[1]
+        # The first two of sorted(probabilities, reverse=True), in one pass: a value
+        # replaces only a smaller one, so among equals the earlier stays first, as there.
+        first = second = -math.inf
+        for p in probabilities:
+            if p > first:
+                first, second = p, first
+            elif p > second:
+                second = p
+        return first - second
     if probabilities:
         return probabilities[0]
     return confidence
