@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -23,7 +23,7 @@ from detectors.geometry import geometry
 from detectors.population import ModelPopulation, output_bucket, owner_hash
 from detectors.scratch import scratch
 from detectors.slots import ring_slots
-from detectors.state import NO_LABEL, ModelClientState
+from detectors.state import NO_LABEL, ClientState, ModelClientState
 from schemas import QueryEvent
 
 FloatArray = NDArray[np.float64]
@@ -75,18 +75,22 @@ def input_crc(z: NDArray[np.float32]) -> int:
 def precompute(
     events: Sequence[QueryEvent],
     population: Callable[[str], ModelPopulation],
-    state_of: Callable[[QueryEvent], ModelClientState | None],
+    store: Mapping[str, ClientState],
     config: EngineConfig,
 ) -> list[Pre]:
     """Projected inputs, novelty distances, cells, retries and step geometry of a batch."""
     pre = [_BLANK] * len(events)  # each replaced: by its group's Pre, else a fresh one
     groups: dict[str, list[int]] = {}
+    pops: dict[str, ModelPopulation] = {}  # each model's, looked up once a batch
     for k, ev in enumerate(events):
-        pop = population(ev.model_id)
+        model_id = ev.model_id
+        pop = pops.get(model_id)
+        if pop is None:
+            pop = pops[model_id] = population(model_id)
         if pop.frozen and pop.accepts(ev.features):
-            groups.setdefault(ev.model_id, []).append(k)
+            groups.setdefault(model_id, []).append(k)
     for model_id, idx in groups.items():
-        pop = population(model_id)
+        pop = pops[model_id]
         x = np.asarray([events[k].features for k in idx], dtype=np.float64)
         z = pop.project(x).astype(np.float32)
         owner_ids = [owner_hash(events[k].client_id) for k in idx]
@@ -97,7 +101,7 @@ def precompute(
         nb = pop.neighbours(z64, owners, lab)
         cells = pop.cells(z64).tolist()
         crcs = [input_crc(zr) for zr in z]
-        retry, g = _steps(events, idx, z, z64, lab, crcs, state_of, config)
+        retry, g = _steps(events, model_id, idx, z, z64, lab, crcs, store, config)
         rows = zip(
             idx, owner_ids, crcs, labels, cells, retry, nb.dist.tolist(), nb.row.tolist(),
             nb.same.tolist(), nb.same_row.tolist(), nb.same_count.tolist(), strict=True,
@@ -153,18 +157,21 @@ def _geometry_of(p: Pre, row: int, g: _Rows, min_recent: int) -> None:
 
 def _steps(
     events: Sequence[QueryEvent],
+    model_id: str,
     idx: list[int],
     z: NDArray[np.float32],
     z64: NDArray[np.float64],
     lab: NDArray[np.int64],
     crcs: list[int],
-    state_of: Callable[[QueryEvent], ModelClientState | None],
+    store: Mapping[str, ClientState],
     config: EngineConfig,
 ) -> tuple[list[bool], _Rows | None]:
     """Retry flags, and the nearest-step ratio, collinearity and same-class distances of one
     model's events: steps look at the last ``step_window`` distinct inputs, self-similarity
     at the last ``self_window`` (families of JbDA-style children may be further apart)."""
-    allrows, gather, retry, row_labels = _recent_rows(events, idx, z, lab, crcs, state_of, config)
+    allrows, gather, retry, row_labels = _recent_rows(
+        events, model_id, idx, z, lab, crcs, store, config
+    )
     flags: list[bool] = retry.tolist()
     if not (gather >= 0).any():
         return flags, None
@@ -181,11 +188,12 @@ def _steps(
 
 def _recent_rows(
     events: Sequence[QueryEvent],
+    model_id: str,
     idx: list[int],
     z: NDArray[np.float32],
     lab: NDArray[np.int64],
     crcs: list[int],
-    state_of: Callable[[QueryEvent], ModelClientState | None],
+    store: Mapping[str, ClientState],
     config: EngineConfig,
 ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.bool_], NDArray[np.uint8]]:
     """Every event's recent inputs as row ids into one array, newest first, and retries.
@@ -214,17 +222,19 @@ def _recent_rows(
             ring_of.append(ring_of[mine[0][0]])
             mine[0].append(row)
             continue
-        st = state_of(events[k])
+        state = store.get(client)
+        st = state.models.get(model_id) if state is not None else None
         members[client] = ([row], st)
         first[row] = True
-        if st is None or st.ring is None or not st.ring_len:
+        ring = st.ring if st is not None else None
+        if st is None or ring is None or not st.ring_len:
             ring_of.append(0)
             continue
-        cap = st.ring.shape[0]
+        cap = len(ring)  # the first dimension, without building the shape tuple
         rl = st.ring_label
-        if rl is None or rl.shape[0] != cap:  # a state saved before labels were kept
+        if rl is None or len(rl) != cap:  # a state saved before labels were kept
             rl = np.full(cap, NO_LABEL, dtype=np.uint8)
-        parts.append(st.ring)
+        parts.append(ring)
         lab_parts.append(rl)
         crc_parts.append(st.slot_crcs(w))
         ring_of.append(len(geo))

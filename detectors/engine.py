@@ -250,12 +250,7 @@ class Engine:
         self, events: Sequence[QueryEvent], states: Mapping[str, ClientState] | None = None
     ) -> list[Pre]:
         store: Mapping[str, ClientState] = self.clients if states is None else states
-
-        def state_of(ev: QueryEvent) -> ModelClientState | None:
-            client = store.get(ev.client_id)
-            return client.models.get(ev.model_id) if client is not None else None
-
-        return precompute(events, self._population, state_of, self.config)
+        return precompute(events, self._population, store, self.config)
 
     def _score(
         self, ev: QueryEvent, client: ClientState, pre: Pre, out: list[Output]

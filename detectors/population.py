@@ -37,7 +37,7 @@ def stable_hash(text: str) -> int:
 
 
 _OWNERS: dict[str, int] = {}  # recent clients' ids and their hashes
-_OWNERS_MAX: Final = 1 << 14
+_MEMO_MAX: Final = 1 << 14
 
 
 def owner_hash(client_id: str) -> int:
@@ -45,16 +45,24 @@ def owner_hash(client_id: str) -> int:
     the memory is full: cheaper per query than an LRU)."""
     h = _OWNERS.get(client_id)
     if h is None:
-        if len(_OWNERS) >= _OWNERS_MAX:
+        if len(_OWNERS) >= _MEMO_MAX:
             _OWNERS.clear()
         h = _OWNERS[client_id] = stable_hash(client_id)
     return h
 
 
-@lru_cache(maxsize=4096)  # labels repeat: hash each once
+_LABELS: dict[tuple[str | int, int], int] = {}  # labels repeat: each hashed once
+
+
 def label_bucket(label: str | int, buckets: int) -> int:
     """The class bucket of a label, stable across workers."""
-    return stable_hash(f"label:{label}") % buckets
+    key = (label, buckets)
+    bucket = _LABELS.get(key)
+    if bucket is None:
+        if len(_LABELS) >= _MEMO_MAX:
+            _LABELS.clear()
+        bucket = _LABELS[key] = stable_hash(f"label:{label}") % buckets
+    return bucket
 
 
 def output_bucket(output: ModelOutput | None, buckets: int) -> int | None:

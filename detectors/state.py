@@ -91,10 +91,11 @@ class ModelClientState:
         """The ring's checksums slot by slot, so that the ``t``-th newest of the last ``k``
         is at slot ``(ring_pos - 1 - t) % capacity``, as in :meth:`recent_crcs`."""
         crc = self.ring_crc
-        if self.ring is None:
+        ring = self.ring
+        if ring is None:
             return _NO_CRC
-        cap = self.ring.shape[0]
-        if crc.shape[0] == cap:
+        cap = len(ring)
+        if len(crc) == cap:
             return crc
         aligned = np.zeros(cap, dtype=np.uint32)  # a state with an odd number of checksums
         recent = self.recent_crcs(k)
