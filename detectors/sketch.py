@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
 from typing import Final
 
 import numpy as np
@@ -11,6 +10,31 @@ from numpy.typing import NDArray
 
 MAX_TAIL_EVIDENCE: Final = 12.0
 _ONE_DRAW_BOUND: Final = 2**32 - 1  # bounds from here on take numpy's 64-bit path
+
+
+def _bisect_left(a: list[float], x: float) -> int:
+    """``bisect.bisect_left`` (the same comparisons), compiled inline: no call into the
+    bisect module and no generic comparison per step."""
+    lo, hi = 0, len(a)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _bisect_right(a: list[float], x: float) -> int:
+    """``bisect.bisect_right``, as ``_bisect_left``."""
+    lo, hi = 0, len(a)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 class TailSketch:
@@ -97,7 +121,7 @@ class TailSketch:
         n = self.count
         if n == 0:
             return 0.0
-        at_or_above = n - bisect_left(self._sorted_list, value)
+        at_or_above = n - _bisect_left(self._sorted_list, value)
         e = -math.log((at_or_above + 1) / (n + 1))
         return e if e < MAX_TAIL_EVIDENCE else MAX_TAIL_EVIDENCE  # min(MAX_TAIL_EVIDENCE, e)
 
@@ -106,7 +130,7 @@ class TailSketch:
         n = self.count
         if n == 0:
             return 0.0
-        at_or_below = bisect_right(self._sorted_list, value)
+        at_or_below = _bisect_right(self._sorted_list, value)
         e = -math.log((at_or_below + 1) / (n + 1))
         return e if e < MAX_TAIL_EVIDENCE else MAX_TAIL_EVIDENCE  # min(MAX_TAIL_EVIDENCE, e)
 
