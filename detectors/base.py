@@ -24,21 +24,8 @@ class Observation:
     """
 
     __slots__ = (
-        "cell",
-        "collinearity",
-        "label",
-        "margin",
-        "nearest",
-        "other_same",
-        "other_same_count",
-        "own_nearest",
-        "own_same",
-        "owner",
-        "retry",
-        "step",
-        "step_count",
-        "step_ratio",
-        "ts",
+        "cell", "collinearity", "label", "margin", "nearest", "other_same", "other_same_count",
+        "own_nearest", "own_same", "owner", "retry", "step", "step_count", "step_ratio", "ts",
     )  # fmt: skip
 
     # What ``repr`` shows (a compiled class keeps no ``__slots__`` to read them from).

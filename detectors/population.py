@@ -115,17 +115,8 @@ class Lesson:
     """What one eligible event teaches the population (applied at the next epoch)."""
 
     __slots__ = (
-        "cell",
-        "collinear",
-        "label",
-        "margin",
-        "novelty",
-        "owner",
-        "self_surprise",
-        "step",
-        "step_count",
-        "volume",
-        "z",
+        "cell", "collinear", "label", "margin", "novelty", "owner", "self_surprise", "step",
+        "step_count", "volume", "z",
     )  # fmt: skip
 
     def __init__(

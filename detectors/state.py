@@ -123,7 +123,7 @@ class ModelClientState:
         ring = self.ring
         dim = len(z)
         # len() of an array is its first dimension, without building the shape tuple.
-        if ring is None or len(ring) > size or ring.size != len(ring) * dim:
+        if ring is None or not 0 < len(ring) <= size or ring.size != len(ring) * dim:
             cap = min(size, RING_START)
             ring = self.ring = np.zeros((cap, dim), dtype=np.float32)
             self.ring_crc = np.zeros(cap, dtype=np.uint32)

@@ -129,6 +129,16 @@ def test_ring_grows_with_the_client_and_keeps_its_inputs() -> None:
     assert old.recent_labels(2) == [2, 1]
 
 
+@pytest.mark.parametrize("shape", [(0, 2), (4, 3), (128, 2)])
+def test_a_ring_that_cannot_be_continued_starts_afresh(shape: tuple[int, int]) -> None:
+    """An empty ring, another input dimension, or more slots than configured: a new ring."""
+    st = ModelClientState(ring=np.ones(shape, dtype=np.float32), ring_len=shape[0])
+    st.ring_crc = np.zeros(shape[0], dtype=np.uint32)
+    st.push(np.array([5.0, 6.0], dtype=np.float32), 7, 64, label=1)
+    assert st.ring is not None and st.ring.shape == (4, 2) and st.ring_len == 1
+    assert st.recent_crcs(2) == [7] and st.recent_labels(2) == [1]
+
+
 @pytest.mark.parametrize("count", [3, 8, 11])
 def test_slot_checksums_line_up_with_the_ring_even_when_their_number_is_off(count: int) -> None:
     """Slot checksums read newest first equal recent_crcs, also for a state with too few or many."""
