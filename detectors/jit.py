@@ -45,7 +45,7 @@ def warm_up() -> None:
     """Load every kernel now (numba's import and the cached machine code, or a first
     compile), with the argument types the engine passes: a worker calls this before it
     joins its group, so that its first batch is not held up by it."""
-    from detectors.client_tests import coverage_terms, spread_terms  # noqa: PLC0415
+    from detectors.client_sums import coverage_terms, spread_terms  # noqa: PLC0415
     from detectors.geometry import geometry  # noqa: PLC0415 - they import this module
     from detectors.nearest import nearest_rows, other_same_counts  # noqa: PLC0415
     from detectors.slots import ring_slots  # noqa: PLC0415
