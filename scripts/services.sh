@@ -211,7 +211,7 @@ EOF
   # After `stop` the data is kept: formatting it again (new cluster id) would fail.
   if [[ ! -f $run/data/meta.properties ]]; then
     local cluster_id
-    cluster_id=$("$PYTHON" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+    cluster_id=$("$PYTHON" "$HERE/kafka_cluster_id.py")
     "$JAVA" -Xmx256m -cp "$dist/libs/*" -Dlog4j2.configurationFile="$HERE/log4j2-kafka.properties" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$run/server.properties" -g >>"$log/server.log" 2>&1 \
       || { tail -n 30 "$log/server.log" >&2; die "kafka: storage format failed"; }
