@@ -40,8 +40,9 @@ test-unit: $(NATIVE)
 test: $(NATIVE)
 	bash scripts/test.sh
 
+# Starts Kafka for the stream benchmark if none answers, and stops what it started.
 bench: $(NATIVE)
-	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	bash scripts/bench.sh
 
 services-up:
 	bash scripts/services.sh up

@@ -7,7 +7,8 @@
 #                                              `up` restarts it on the same data (restart tests)
 #   scripts/services.sh status                 one line per service
 #   scripts/services.sh fetch [SERVICE...]     only download/unpack into .services/dist
-#   scripts/services.sh acquire HOLDER         up for a test run: records a lease held by pid HOLDER
+#   scripts/services.sh acquire HOLDER [SERVICE...]
+#                                              up for a test run: records a lease held by pid HOLDER
 #   scripts/services.sh release HOLDER         drops the lease; stops what leases started once no
 #                                              live lease remains (servers from `up` stay running)
 #
@@ -452,10 +453,11 @@ cmd_status() {
 # Leases let parallel test runs share the servers: the last run to finish stops what runs started.
 cmd_acquire() {
   local holder=${1:?holder pid}
+  shift
   mkdir -p "$LEASES"
   touch "$LEASES/$holder.lease"
   LEASE_MODE=1
-  cmd_up "${ALL_SERVICES[@]}"
+  cmd_up "$@"
 }
 
 cmd_release() {
@@ -507,7 +509,7 @@ main() {
     fetch) with_lock cmd_fetch "$@" ;;
     acquire) with_lock cmd_acquire "$@" ;;
     release) with_lock cmd_release "$@" ;;
-    -h | --help | help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h | --help | help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command: $cmd (up, down, stop, status, fetch, acquire, release)" ;;
   esac
 }
