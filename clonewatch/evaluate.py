@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clonewatch.truth import Truth
 from detectors.prada import Prada
 from schemas.alert import LEVEL_ORDER, RiskLevel
 from schemas.query import QueryEvent, decode_event
@@ -45,8 +46,8 @@ class AttackerResult:
     caught: bool
     queries_to_alert: int | None
     fidelity_at_alert: float | None
-    final_fidelity: float
-    caught_before_90: bool
+    final_fidelity: float | None  # None: the truth has no fidelity curve
+    caught_before_90: bool | None
 
 
 @dataclass
@@ -88,10 +89,10 @@ class DetectorResult:
         return sum(a.caught for a in self.attackers)
 
     @property
-    def campaign_caught(self) -> bool:
-        """Whether every multi-account campaign was caught as a campaign."""
+    def campaign_caught(self) -> bool | None:
+        """Whether every multi-account campaign was caught as a campaign (None: there is none)."""
         campaigns = [a for a in self.attackers if a.accounts > 1]
-        return bool(campaigns) and all(a.caught for a in campaigns)
+        return all(a.caught for a in campaigns) if campaigns else None
 
     @property
     def median_queries_to_alert(self) -> float:
@@ -106,9 +107,15 @@ class DetectorResult:
         )
 
     @property
-    def all_caught_before_90(self) -> bool:
-        """Whether every attacker was caught before reaching 90 % of its final fidelity."""
-        return all(a.caught_before_90 for a in self.attackers)
+    def all_caught_before_90(self) -> bool | None:
+        """Whether every attacker was caught before 90 % of its final fidelity (None: unknown).
+
+        False as soon as one attacker was not; None when that is unknown for one (no curve).
+        """
+        flags = [a.caught_before_90 for a in self.attackers]
+        if False in flags:
+            return False
+        return None if None in flags else True
 
     @property
     def benign_clients(self) -> int:
@@ -176,10 +183,10 @@ class DetectorResult:
                 caught += f" {a.accounts_flagged}/{a.accounts}"
             q = "-" if a.queries_to_alert is None else str(a.queries_to_alert)
             fid = "-" if a.fidelity_at_alert is None else f"{a.fidelity_at_alert:.3f}"
+            final = "-" if a.final_fidelity is None else f"{a.final_fidelity:6.3f}"
             out.append(
                 f"{a.name:24s} {a.family:17s} {a.model_id:13s} {a.queries:7d} {caught:>6s} "
-                f"{q:>7s} {fid:>9s} {a.final_fidelity:6.3f} "
-                f"{'yes' if a.caught_before_90 else 'no':>4s}"
+                f"{q:>7s} {fid:>9s} {final:>6s} {_yes(a.caught_before_90):>4s}"
             )
         out.append("")
         out.append(
@@ -199,9 +206,10 @@ class DetectorResult:
         out.append(
             f"caught {s['attackers_caught']}/{s['attackers']} attackers"
             f" (families missed: {', '.join(s['families_missed']) or 'none'});"
-            f" campaign caught: {'yes' if s['campaign_caught'] else 'no'};"
+            f" campaign caught: {_yes(s['campaign_caught'], 'no campaign')};"
             f" median queries to first alert: {median};"
-            f" all caught before 90% of final fidelity: {_yes(s['all_caught_before_90'])}"
+            f" all caught before 90% of final fidelity:"
+            f" {_yes(s['all_caught_before_90'], 'unknown (no fidelity curve)')}"
         )
         out.append(
             f"benign flagged {s['benign_flagged']}/{s['benign_clients']}"
@@ -240,8 +248,8 @@ class EvaluationReport:
         }
 
 
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
+def _yes(flag: bool | None, unknown: str = "-") -> str:
+    return unknown if flag is None else "yes" if flag else "no"
 
 
 def _open_text(path: Path) -> Iterator[bytes]:
@@ -288,6 +296,7 @@ class _Stream:
     def __init__(self, log_path: Path, campaign_of: Mapping[str, str]) -> None:
         self.events = 0
         self.count: dict[str, int] = {}
+        self.first_model: dict[str, str] = {}
         self.campaign_count: dict[str, int] = {}
         self.event_campaign_pos: dict[str, int] = {}
         self.member_campaign_pos: dict[str, list[int]] = {}
@@ -301,6 +310,7 @@ class _Stream:
             self.events += 1
             cid = event.client_id
             self.count[cid] = self.count.get(cid, 0) + 1
+            self.first_model.setdefault(cid, event.model_id)
             camp = campaign_of.get(cid)
             if camp is not None:
                 pos = self.campaign_count.get(camp, 0) + 1
@@ -340,17 +350,16 @@ def _alert_flags(
 
 def _result(
     detector: str,
-    truth: Mapping[str, Any],
+    truth: Truth,
     stream: _Stream,
+    model_of: Mapping[str, str],
     first_flag: Mapping[str, int],
     first_any: Mapping[str, int],
     campaign_alerts: list[tuple[int, str, list[str]]],
 ) -> DetectorResult:
     attackers = []
-    for name, a in truth["attackers"].items():
-        members: list[str] = list(a["members"])
-        curve = a["fidelity_curve"]
-        final = float(a["final_fidelity"])
+    for a in truth.attackers:
+        members, curve, final = a.members, a.fidelity_curve, a.final_fidelity
         if len(members) == 1:
             q = first_flag.get(members[0])
             flagged = 1 if q is not None else 0
@@ -372,26 +381,29 @@ def _result(
                     positions.append(stream.event_campaign_pos[trigger])
             q = min(positions) if positions and caught else None
         fid = _step(curve, q) if q is not None else None
+        before_90 = None if fid is None or final is None else fid < 0.9 * final
         attackers.append(
             AttackerResult(
-                name=name,
-                family=a["family"],
-                model_id=a["model_id"],
-                queries=int(a["queries"]),
+                name=a.name,
+                family=a.family,
+                model_id=a.model_id or model_of.get(members[0], "-"),
+                queries=sum(stream.count.get(m, 0) for m in members)
+                if a.queries is None
+                else a.queries,
                 accounts=len(members),
                 accounts_flagged=flagged,
                 caught=caught,
                 queries_to_alert=q,
                 fidelity_at_alert=fid,
                 final_fidelity=final,
-                caught_before_90=caught and fid is not None and fid < 0.9 * final,
+                caught_before_90=False if not caught else before_90,
             )
         )
     kinds: dict[str, BenignResult] = {}
-    for cid, c in truth["clients"].items():
-        if c["role"] != "benign":
+    for cid, c in truth.clients.items():
+        if c.role != "benign":
             continue
-        b = kinds.setdefault(c["kind"], BenignResult(c["kind"], 0, 0, 0))
+        b = kinds.setdefault(c.kind, BenignResult(c.kind, 0, 0, 0))
         b.clients += 1
         b.flagged += cid in first_flag
         b.any_alert += cid in first_any
@@ -409,21 +421,27 @@ def evaluate(
     log_path, truth_path = Path(log_path), Path(truth_path)
     if flag_level not in LEVEL_ORDER or flag_level == "none":
         raise ValueError(f"unknown flag level {flag_level!r}")
-    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    try:
+        truth = Truth.parse(json.loads(truth_path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"truth: not JSON ({exc})") from exc
     if alerts is None:
         from streams.replay import replay_path  # noqa: PLC0415 - the engine only when needed
 
         alerts = replay_path(log_path).alerts
-    model_of = {cid: str(c["model_id"]) for cid, c in truth["clients"].items()}
-    campaign_of = {
-        cid: str(c["campaign"]) for cid, c in truth["clients"].items() if c.get("campaign")
-    }
+    campaign_of = {m: a.name for a in truth.attackers if len(a.members) > 1 for m in a.members}
     stream = _Stream(log_path, campaign_of)
+    model_of = {
+        cid: c.model_id or stream.first_model[cid]
+        for cid, c in truth.clients.items()
+        if c.model_id or cid in stream.first_model
+    }
     flags, campaign_alerts = _alert_flags(alerts, LEVEL_ORDER[flag_level], model_of)
     cw = _result(
         "clonewatch",
         truth,
         stream,
+        model_of,
         {c: f.first_flag for c, f in flags.items() if f.first_flag is not None},
         {c: f.first_any for c, f in flags.items() if f.first_any is not None},
         campaign_alerts,
@@ -431,5 +449,5 @@ def evaluate(
     prada_first = {
         c: q for (c, m), q in stream.prada.first_alarm.items() if model_of.get(c, m) == m
     }
-    pr = _result("prada", truth, stream, prada_first, prada_first, [])
+    pr = _result("prada", truth, stream, model_of, prada_first, prada_first, [])
     return EvaluationReport(flag_level, stream.events, cw, pr)

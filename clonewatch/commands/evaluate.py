@@ -1,4 +1,4 @@
-"""``clonewatch evaluate``: score alerts against a simulated log's truth, next to PRADA."""
+"""``clonewatch evaluate``: score alerts against a labelled log's truth, next to PRADA."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the evaluate sub-command."""
     p = sub.add_parser(
         "evaluate",
-        help="compare alerts (or a replay) with the truth of a simulated log, and PRADA",
+        help="compare alerts (or a replay) with the truth of a labelled log, and PRADA",
         description="Per attacker: caught, queries to first alert, surrogate fidelity by "
         "then; per benign kind: share flagged. The same table for the PRADA baseline run "
-        "on the same stream. Without --alerts the engine replays LOG in-process.",
+        "on the same stream. Without --alerts the engine replays LOG in-process. TRUTH is the "
+        "simulator's, or a hand-made one that gives only each client's role (docs/simulation.md).",
     )
-    p.add_argument("log", type=Path, metavar="LOG", help="the simulated log (.gz accepted)")
+    p.add_argument("log", type=Path, metavar="LOG", help="the labelled log (.gz accepted)")
     p.add_argument("--truth", type=Path, required=True, metavar="TRUTH.json")
     p.add_argument("--alerts", type=Path, metavar="ALERTS.jsonl", help="alerts to evaluate")
     p.add_argument(
