@@ -276,6 +276,7 @@ class _Flag:
     first_any: int | None = None
     first_flag: int | None = None  # client's own query count
     first_flag_event: str | None = None
+    by_campaign: bool = False  # the first flag-level alert was a campaign alert
 
 
 def _step(curve: list[list[float]], q: int) -> float | None:
@@ -345,6 +346,7 @@ def _alert_flags(
         if rank >= flag_rank and q is not None and (f.first_flag is None or q < f.first_flag):
             f.first_flag = q
             f.first_flag_event = str(trigger) if trigger else None
+            f.by_campaign = bool(cw.get("campaign_id"))
     return flags, campaign_alerts
 
 
@@ -356,6 +358,7 @@ def _result(
     first_flag: Mapping[str, int],
     first_any: Mapping[str, int],
     campaign_alerts: list[tuple[int, str, list[str]]],
+    by_campaign: frozenset[str] = frozenset(),
 ) -> DetectorResult:
     attackers = []
     for a in truth.attackers:
@@ -371,7 +374,9 @@ def _result(
             caught = 2 * flagged >= len(members)
             positions = []
             for m in members:
-                if m in first_flag:
+                # A campaign alert is raised later than the member's own count says: its
+                # trigger event's position (below) is when the campaign was caught.
+                if m in first_flag and m not in by_campaign:
                     pos = stream.member_campaign_pos.get(m, [])
                     k = first_flag[m]
                     if pos:
@@ -445,6 +450,7 @@ def evaluate(
         {c: f.first_flag for c, f in flags.items() if f.first_flag is not None},
         {c: f.first_any for c, f in flags.items() if f.first_any is not None},
         campaign_alerts,
+        frozenset(c for c, f in flags.items() if f.by_campaign),
     )
     prada_first = {
         c: q for (c, m), q in stream.prada.first_alarm.items() if model_of.get(c, m) == m

@@ -54,6 +54,14 @@ class EngineConfig:
     risk_every_n: int = 100
     risk_every_seconds: float = 300.0
 
+    # Campaigns (detectors/campaign.py): accounts reaching "moderate" on one model, pooled.
+    campaign_window_s: float = 3600.0  # accounts count together this long after reaching it
+    campaign_prior_accounts: float = 1.0  # prior rate of such accounts outside campaigns:
+    campaign_prior_seconds: float = 21_600.0  # ...this many per this many seconds (weak)
+    campaign_max_members: int = 256  # accounts kept per window and per campaign
+    campaign_max_queries: int = 128  # an account counts if it qualifies within this many queries
+    campaigns: bool = True  # False: accounts are scored alone
+
     def __reduce__(self) -> tuple[type[EngineConfig], tuple[object, ...]]:
         """Pickle by field values (the compiled, frozen class cannot be filled in after)."""
         return type(self), tuple(getattr(self, f.name) for f in fields(self))

@@ -12,6 +12,7 @@ import numpy as np
 
 from detectors.base import Observation, Reading, Signal
 from detectors.batch import Pre, precompute
+from detectors.campaign import CampaignHit, CampaignWatch
 from detectors.class_spread import ClassSpreadSignal
 from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
@@ -26,6 +27,9 @@ from detectors.state import ClientState, ModelClientState
 from detectors.steps import StepSignal
 from detectors.volume import VolumeSignal
 from schemas import (
+    CAMPAIGN_RULE_ID,
+    CAMPAIGN_RULE_NAME,
+    CAMPAIGN_RULE_VERSION,
     LEVEL_ORDER,
     RULE_ID,
     SEVERITY_BY_LEVEL,
@@ -39,8 +43,11 @@ from schemas import (
     User,
     level_for_score,
 )
+from schemas.alert import Rule
 
 Output = Alert | RiskRecord
+_CAMPAIGN_LEVEL = LEVEL_ORDER["low"]  # an account reaching it counts towards a campaign
+CAMPAIGN_RULE = Rule(id=CAMPAIGN_RULE_ID, name=CAMPAIGN_RULE_NAME, version=CAMPAIGN_RULE_VERSION)
 SIGNAL_TITLES = {
     "novelty": "inputs unlike the model's benign traffic",
     "steps": "systematic small steps between queries",
@@ -114,6 +121,10 @@ class Engine:
         )  # fmt: skip
         self.combiner = RiskCombiner(self.config)
         self.stats: Counter[str] = Counter()
+        # Per (model, strongest signal of the qualifying account): one attack tool's accounts
+        # show the same profile. Each model's first event time, for the rate outside campaigns.
+        self.campaigns: dict[tuple[str, str], CampaignWatch] = {}
+        self.model_first_ts: dict[str, float] = {}
 
     # ------------------------------------------------------------------ public API
     def process(self, event: QueryEvent) -> list[Output]:
@@ -266,6 +277,9 @@ class Engine:
             # The first risk score comes after risk_every_n queries or risk_every_seconds,
             # not on first sight: a one-off client has nothing to report.
             st.first_ts = st.last_emit_ts = ts
+            first = self.model_first_ts.get(ev.model_id)
+            if first is None or ts < first:
+                self.model_first_ts[ev.model_id] = ts
         if ev.source_ip:
             st.source_ip = ev.source_ip
         has_features = pop.accepts(ev.features)
@@ -322,10 +336,17 @@ class Engine:
         rank = LEVEL_ORDER[v.level]
         alerted = False
         if rank > st.alerted_level and st.n >= cfg.min_queries_to_alert:
+            before = st.alerted_level
             st.alerted_level = rank
             out.append(self._alert(ev, st, v))
             alerted = True
             self.stats[f"alerts_{v.level}"] += 1
+            if (
+                before < _CAMPAIGN_LEVEL <= rank
+                and cfg.campaigns
+                and st.n <= cfg.campaign_max_queries
+            ):
+                self._campaign(ev, ts, st, v, out)
         elif st.alerted_level:
             st.quiet = st.quiet + 1 if v.risk < 20.0 - cfg.hysteresis else 0
             if st.quiet >= cfg.quiet_queries:  # the episode is over; a new one alerts again
@@ -339,6 +360,69 @@ class Engine:
         if due or alerted:
             st.last_emit_n, st.last_emit_ts = st.n, ts
             out.append(self._risk(ev, st, v, ts))
+
+    def _campaign(
+        self, ev: QueryEvent, ts: float, st: ModelClientState, v: _Verdict, out: list[Output]
+    ) -> None:
+        """This account reached `low`: alert on the accounts of a campaign it completes."""
+        top = min(v.shares.items(), key=_by_points)[0] if v.shares else "none"  # the strongest
+        key = (ev.model_id, top)
+        watch = self.campaigns.get(key)
+        if watch is None:
+            first = self.model_first_ts.get(ev.model_id, ts)  # ts: state restored without it
+            watch = self.campaigns[key] = CampaignWatch(ev.model_id, first, self.config, top)
+        hit = watch.observe(ev.client_id, ts, st.n, ev.event_id, st.source_ip or "")
+        if hit is None:
+            return
+        for member in hit.new_members:
+            out.append(self._campaign_alert(ev, st, hit, watch, member))
+            self.stats[f"campaign_alerts_{hit.level}"] += 1
+        st.alerted_level = max(st.alerted_level, LEVEL_ORDER[hit.level])
+
+    def _campaign_alert(
+        self,
+        ev: QueryEvent,
+        st: ModelClientState,
+        hit: CampaignHit,
+        watch: CampaignWatch,
+        member: str,
+    ) -> Alert:
+        """One account's campaign alert, raised on the event that found the campaign."""
+        own = member == ev.client_id
+        seen = watch.member(member)
+        n = st.n if own or seen is None else seen.n
+        ip = st.source_ip if own else (seen.source_ip if seen is not None else "")
+        score = round_to(hit.risk, 2)
+        k = len(hit.members)
+        minutes = self.config.campaign_window_s / 60.0
+        context = {
+            "model_id": ev.model_id,
+            "risk_level": hit.level,
+            "queries_observed": n,
+            "trigger_event_id": ev.event_id,
+            "signals": [{"name": "campaign", "value": float(k), "score": round_to(hit.risk, 2)}],
+            "campaign_id": hit.campaign_id,
+            "campaign_members": hit.members,
+        }
+        return Alert(
+            timestamp=iso(ev.ts),
+            event=AlertEvent(
+                id=digest(CAMPAIGN_RULE_ID, member, ev.model_id, hit.campaign_id),
+                severity=SEVERITY_BY_LEVEL[hit.level],
+                risk_score=score,
+                risk_score_norm=score,
+            ),
+            rule=CAMPAIGN_RULE,
+            user=User(id=member),
+            source=Source(ip=ip) if ip else None,
+            message=(
+                f"Client {member} is one of {k} accounts whose risk on model {ev.model_id} rose "
+                f"in their first queries within {minutes:.0f} minutes of each other, led by "
+                f"{SIGNAL_TITLES.get(watch.profile, watch.profile)}: far more than the model's "
+                f"usual rate, a likely extraction campaign ({hit.level}, risk {hit.risk:.0f})."
+            ),
+            clonewatch=ClonewatchContext.model_validate(context),
+        )
 
     @staticmethod
     def _context(ev: QueryEvent, st: ModelClientState, v: _Verdict) -> dict[str, Any]:

@@ -5,6 +5,9 @@ version bump (``SCHEMA_VERSION``) and a CHANGELOG entry.
 """
 
 from schemas.alert import (
+    CAMPAIGN_RULE_ID,
+    CAMPAIGN_RULE_NAME,
+    CAMPAIGN_RULE_VERSION,
     LEVEL_BANDS,
     LEVEL_ORDER,
     RULE_ID,
@@ -36,6 +39,9 @@ from schemas.query import (
 )
 
 __all__ = [
+    "CAMPAIGN_RULE_ID",
+    "CAMPAIGN_RULE_NAME",
+    "CAMPAIGN_RULE_VERSION",
     "LEVEL_BANDS",
     "LEVEL_ORDER",
     "MAX_EVENT_BYTES",

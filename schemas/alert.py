@@ -22,6 +22,10 @@ SEVERITY_BY_LEVEL: dict[RiskLevel, int] = {"low": 21, "moderate": 47, "high": 73
 RULE_ID = "7c1e0f3a-5d2b-4d7e-9a51-c10e3a7c4a01"
 RULE_NAME = "Model extraction through the inference API"
 RULE_VERSION = "1"
+# Accounts pooled into a campaign on one model (detectors/campaign.py).
+CAMPAIGN_RULE_ID = "3b9d62e4-8f1a-4c55-b0d7-5e2c91a4f6b2"
+CAMPAIGN_RULE_NAME = "Model extraction campaign across accounts"
+CAMPAIGN_RULE_VERSION = "1"
 
 
 def level_for_score(score: float) -> RiskLevel:

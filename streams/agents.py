@@ -224,7 +224,9 @@ class Scorer:
                 positions_of[item.key] = {**positions, item.origin[0]: item.origin[1]}
             out.processed += 1
         for o in self.engine.process_batch(events, states):
-            out.collect(key_of[o.user.id if isinstance(o, Alert) else o.client_id], o)
+            client = o.user.id if isinstance(o, Alert) else o.client_id
+            # A campaign alert may name an account with no event in this batch: its own key.
+            out.collect(key_of.get(client) or client.encode("utf-8"), o)
         client_of = {key: client for client, key in key_of.items()}
         for key, positions in positions_of.items():
             owner = client_of.get(key)
@@ -258,8 +260,11 @@ class Scorer:
                 positions = {**positions, item.origin[0]: item.origin[1]}
             live[item.key] = (positions, new_state)
             out.processed += 1
-            for o in outputs:
-                out.collect(item.key, o)
+            for o in outputs:  # a campaign alert on another account goes under that account
+                if isinstance(o, Alert) and o.user.id != event.client_id:
+                    out.collect(o.user.id.encode("utf-8"), o)
+                else:
+                    out.collect(item.key, o)
         for key, (positions, state) in live.items():
             out.states[key] = pack_state(positions, state.to_bytes() if state is not None else b"")
         return out

@@ -153,6 +153,14 @@ class TestAttackers:
         assert row.caught and row.accounts_flagged == 4
         assert row.queries_to_alert == 37
 
+    def test_a_campaign_alert_counts_from_its_trigger(self, world: tuple[Path, Path]) -> None:
+        """A campaign-rule alert on an account counts at its trigger event, not the account's
+        own (earlier) query count it carries."""
+        alert = _alert("camp-0", "high", 2, trigger="e239", members=MEMBERS)
+        alert["clonewatch"]["campaign_id"] = "c1"
+        row = evaluate(*world, [alert]).clonewatch.attackers[1]
+        assert row.caught and row.queries_to_alert == 40  # e239 is the campaign's 40th query
+
 
 class TestSummary:
     """Benign shares, medians and the PRADA table."""

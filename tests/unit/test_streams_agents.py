@@ -7,7 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import cast
 
+from campaign_support import campaign_stream
+
 from detectors.engine import Engine
+from schemas.alert import Alert
 from schemas.dead_letter import DeadLetter
 from schemas.query import QueryEvent
 from streams.agents import (
@@ -113,6 +116,25 @@ class TestScorer:
             got.extend(a.to_dict() for _, a in batch.alerts)
             got.extend(r.to_dict() for _, r in batch.risks)
         assert sorted(d["event"]["id"] for d in got) == sorted(d["event"]["id"] for d in expected)
+
+    def test_campaign_alerts_are_keyed_by_their_own_account(self) -> None:
+        """A campaign alert naming an account with no event in the batch goes under its key."""
+        events = campaign_stream()
+        items = [
+            Item(e.client_id.encode(), e.model_dump_json().encode(), (0, i))
+            for i, e in enumerate(events)
+        ]
+        expected = [o for o in Engine().process_batch(events) if isinstance(o, Alert)]
+        scorer = Scorer(Engine())
+        table: dict[bytes, bytes] = {}
+        keyed: list[tuple[bytes, Alert]] = []
+        for start in range(0, len(items), 50):
+            batch = scorer.score(items[start : start + 50], table.get)
+            table.update(batch.states)
+            keyed.extend(batch.alerts)
+        assert any(a.clonewatch.campaign_id for _, a in keyed)
+        assert all(key == a.user.id.encode() for key, a in keyed)
+        assert sorted(a.event.id for _, a in keyed) == sorted(a.event.id for a in expected)
 
     def test_redelivered_events_are_skipped(self) -> None:
         """Events already folded into the stored state are not applied twice."""
