@@ -100,7 +100,7 @@ def burst_surprise(k: int, alpha: float, beta: float, window: float) -> float:
 
 
 class CampaignWatch:
-    """One model's accounts reaching `moderate`, tested for bursts (see the module)."""
+    """One model's accounts reaching `low` (with one leading signal), tested for bursts."""
 
     def __init__(
         self, model_id: str, first_ts: float, config: EngineConfig, profile: str = ""
