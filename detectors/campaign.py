@@ -50,21 +50,19 @@ class Member:
 class CampaignHit:
     """A campaign this observation belongs to, and which accounts to alert on now."""
 
-    __slots__ = ("campaign_id", "level", "members", "new_members", "risk", "surprise")
+    __slots__ = ("campaign_id", "level", "members", "new_members", "risk")
 
     def __init__(
         self,
         campaign_id: str,
         level: RiskLevel,
         risk: float,
-        surprise: float,
         members: list[str],
         new_members: list[str],
     ) -> None:
         self.campaign_id = campaign_id
         self.level = level
         self.risk = risk
-        self.surprise = surprise
         self.members = members
         self.new_members = new_members
 
@@ -154,7 +152,7 @@ class CampaignWatch:
         if not new:
             return None
         self.members.extend(new)
-        return CampaignHit(self.campaign_id, level, risk, surprise, list(self.members), new)
+        return CampaignHit(self.campaign_id, level, risk, list(self.members), new)
 
     def member(self, client_id: str) -> Member | None:
         """The account's entry in the current window, if it has one."""

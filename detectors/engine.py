@@ -400,7 +400,7 @@ class Engine:
             "risk_level": hit.level,
             "queries_observed": n,
             "trigger_event_id": ev.event_id,
-            "signals": [{"name": "campaign", "value": float(k), "score": round_to(hit.risk, 2)}],
+            "signals": [{"name": "campaign", "value": float(k), "score": score}],
             "campaign_id": hit.campaign_id,
             "campaign_members": hit.members,
         }
