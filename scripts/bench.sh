@@ -6,23 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-HOLDER=$$
 STATUS=0
-
-release() {
-  local rc=$?
-  [[ $rc -ne 0 || $STATUS -eq 0 ]] || rc=$STATUS
-  trap - EXIT INT TERM
-  bash scripts/services.sh release "$HOLDER" || echo "bench.sh: stopping Kafka failed" >&2
-  exit "$rc"
-}
-trap release EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=scripts/lease.sh
+source scripts/lease.sh
 
 for b in benchmarks/bench_*.py; do
   if [[ $b == benchmarks/bench_stream.py && -z ${CLONEWATCH_BENCH_BOOTSTRAP:-} ]]; then
-    bash scripts/services.sh acquire "$HOLDER" kafka
+    hold_lease kafka
   fi
   echo "== $b"
   rc=0

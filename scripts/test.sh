@@ -55,18 +55,9 @@ step "unit tests (compiled build)" pytest_ok -q -m "not integration"
 step "unit tests (pure Python)" pure_unit
 
 echo "== services"
-HOLDER=$$
-release() {
-  local rc=$?
-  [[ $rc -ne 0 || $STATUS -eq 0 ]] || rc=$STATUS
-  trap - EXIT INT TERM
-  bash scripts/services.sh release "$HOLDER" || echo "test.sh: stopping the services failed" >&2
-  exit "$rc"
-}
-trap release EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-bash scripts/services.sh acquire "$HOLDER"
+# shellcheck source=scripts/lease.sh
+source scripts/lease.sh
+hold_lease
 bash scripts/services.sh status
 
 step "integration tests" pytest_ok -q -m integration
