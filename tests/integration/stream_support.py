@@ -170,6 +170,15 @@ class StreamEnv:
         ]
 
 
+def webhook_env(bootstrap: str, tmp: Path, secret: str) -> StreamEnv:
+    """A StreamEnv whose workers sign webhooks with ``secret`` and dead-letter them in ``tmp``."""
+    extra = {
+        "CLONEWATCH_WEBHOOK_SECRET": secret,
+        "CLONEWATCH_WEBHOOK_DEAD_LETTER": str(tmp / "webhook-dl.jsonl"),
+    }
+    return StreamEnv(bootstrap, tmp, extra=extra)
+
+
 @dataclass
 class Worker:
     """A running ``clonewatch worker`` subprocess."""

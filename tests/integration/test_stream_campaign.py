@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from stream_support import StreamEnv, WebhookReceiver, replay_alerts
+from stream_support import WebhookReceiver, replay_alerts, webhook_env
 
 from schemas import CAMPAIGN_RULE_ID
 from streams.kafka_io import read_topic
@@ -28,14 +28,7 @@ def test_campaign_alerts_match_replay_and_reach_the_gateway(
     assert len(expected) >= 30, "the log must make replay pool a campaign"
     secret = generate_secret()
     with WebhookReceiver() as gateway:
-        env = StreamEnv(
-            kafka_bootstrap,
-            tmp_path,
-            extra={
-                "CLONEWATCH_WEBHOOK_SECRET": secret,
-                "CLONEWATCH_WEBHOOK_DEAD_LETTER": str(tmp_path / "webhook-dl.jsonl"),
-            },
-        )
+        env = webhook_env(kafka_bootstrap, tmp_path, secret)
         produced = env.cli("produce", str(log))
         assert produced.returncode == 0, produced.stderr
         worker = env.worker("w1", sink=[f"webhook={gateway.url}"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from service_probes import http_json
-from stream_support import StreamEnv, WebhookReceiver, replay_alerts, write_log
+from stream_support import StreamEnv, WebhookReceiver, replay_alerts, webhook_env, write_log
 
 from streams.kafka_io import read_topic
 from streams.sinks.search_common import TEMPLATE_PRIORITY, IndexNames
@@ -34,14 +34,7 @@ class TestWebhookSink:
         }
         secret = generate_secret()
         with WebhookReceiver() as gateway:
-            env = StreamEnv(
-                kafka_bootstrap,
-                tmp_path,
-                extra={
-                    "CLONEWATCH_WEBHOOK_SECRET": secret,
-                    "CLONEWATCH_WEBHOOK_DEAD_LETTER": str(tmp_path / "webhook-dl.jsonl"),
-                },
-            )
+            env = webhook_env(kafka_bootstrap, tmp_path, secret)
             produced = env.cli("produce", str(log))
             assert produced.returncode == 0, produced.stderr
             worker = env.worker("w1", sink=[f"webhook={gateway.url}"])
