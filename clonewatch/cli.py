@@ -15,6 +15,7 @@ from typing import Protocol
 import structlog
 
 from clonewatch import __version__
+from clonewatch.extras import MissingExtraError
 from clonewatch.logs import configure
 
 # Each module defines ``register(subparsers)``; a sub-command sets ``func(args) -> int``.
@@ -76,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"clonewatch {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
+    except MissingExtraError as exc:
+        print(f"clonewatch {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"clonewatch {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from clonewatch.commands.replay import replay_file
+from clonewatch.extras import SIM_MODULES, require
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Simulate, replay, evaluate and report into ``--out``."""
+    require("sim", *SIM_MODULES)
     from clonewatch.evaluate import evaluate  # noqa: PLC0415 - heavy (scikit-learn)
     from clonewatch.report import write_report  # noqa: PLC0415
     from clonewatch.sim import simulate  # noqa: PLC0415 - heavy (scikit-learn)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from clonewatch.cli import CommandError
+from clonewatch.extras import SIM_MODULES, require
 
 LEVELS = ("low", "moderate", "high", "critical")
 
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate and print both tables."""
+    require("sim", *SIM_MODULES)
     from clonewatch.evaluate import evaluate, read_alerts  # noqa: PLC0415 - loads the engine
 
     for path, what in ((args.log, "log"), (args.truth, "truth")):

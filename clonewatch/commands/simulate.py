@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from clonewatch.cli import CommandError
+from clonewatch.extras import SIM_MODULES, require
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,6 +48,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Run the simulation and print its summary."""
+    require("sim", *SIM_MODULES)
     from clonewatch.sim import simulate  # noqa: PLC0415 - heavy (scikit-learn), only when used
 
     if not args.scale > 0:
