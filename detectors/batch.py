@@ -4,7 +4,7 @@ Within a batch the population baseline is fixed (it only changes at epoch
 boundaries, where the engine starts a new batch), and each client's recent
 inputs are simulated in order, so the results equal event-by-event processing.
 The distances to each client's recent inputs are measured by a compiled kernel
-(:mod:`detectors.geometry`).
+(:mod:`detectors.kernels.geometry`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from numpy.typing import NDArray
 
 from detectors.base import Observation
 from detectors.config import EngineConfig
-from detectors.geometry import geometry
+from detectors.kernels.geometry import geometry
+from detectors.kernels.slots import ring_slots
 from detectors.population import ModelPopulation, output_bucket, owner_hash
 from detectors.scratch import scratch
-from detectors.slots import ring_slots
 from detectors.state import NO_LABEL, ClientState, ModelClientState
 from schemas import QueryEvent
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from detectors.base import ConfiguredSignal, Observation, Reading, normal_tail_evidence
-from detectors.client_sums import coverage_terms
+from detectors.kernels.client_sums import coverage_terms
 from detectors.population import ModelPopulation
 from detectors.state import ModelClientState
 

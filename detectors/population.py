@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.config import EngineConfig
-from detectors.nearest import nearest_rows, other_same_counts
+from detectors.kernels.nearest import nearest_rows, other_same_counts
 from detectors.scratch import scratch
 from detectors.sketch import TailSketch
 from schemas import ModelOutput

@@ -17,7 +17,7 @@ import structlog
 
 from clonewatch.cli import CommandError
 from clonewatch.commands.produce import add_connection_arguments, load_settings
-from detectors.jit import warm_up
+from detectors.kernels.warmup import warm_up
 from streams.kafka_io import ensure_topics, make_producer, tail_records
 from streams.metrics import MetricsServer
 from streams.settings import Settings

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.client_sums import coverage_terms, spread_terms
+from detectors.kernels.client_sums import coverage_terms, spread_terms
 
 
 @settings(max_examples=300, deadline=None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors import geometry as geo
-from detectors.geometry import geometry
+from detectors.kernels import pairwise
+from detectors.kernels.geometry import geometry
 
 TINY = 1e-9
 
@@ -84,6 +84,6 @@ def test_geometry_equals_numpy(dim: int, width: int, w: int) -> None:
 def test_pairwise_sum_equals_numpy(n: int) -> None:
     """The sum follows numpy's pairwise order, so it equals numpy's to the last bit."""
     a = np.random.default_rng(n).normal(size=n) * 1e3
-    python = geo._pairwise
+    python = pairwise.pairwise_sum
     geometry(*batch(0, 2, 4, 3, 5), 4, 2)  # binds the module's helpers to their compiled versions
-    assert python(a, n) == geo._pairwise(a, n) == a.reshape(1, -1).sum(axis=1)[0]
+    assert python(a, n) == pairwise.pairwise_sum(a, n) == a.reshape(1, -1).sum(axis=1)[0]

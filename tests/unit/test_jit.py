@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from self_similarity_support import labelled_events
 
-from detectors import batch, jit, population
+from detectors import batch, population
 from detectors.config import EngineConfig
 from detectors.engine import Engine
+from detectors.kernels import jit, warmup
 
 
 def signatures() -> dict[str, int]:
@@ -39,7 +40,7 @@ def test_warm_up_covers_the_argument_types_the_engine_passes(
     monkeypatch.setattr(
         population, "nearest_rows", counting(calls, "nearest", population.nearest_rows)
     )
-    jit.warm_up()
+    warmup.warm_up()
     warmed = signatures()
     assert {"_geometry", "_nearest_rows", "_other_same_counts"} <= set(warmed)
     assert all(warmed.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.nearest import nearest_rows, other_same_counts
+from detectors.kernels.nearest import nearest_rows, other_same_counts
 
 
 def reference(z, ref, owner, ref_owner, label, ref_label):

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.slots import ring_slots
+from detectors.kernels.slots import ring_slots
 
 
 def _numpy(

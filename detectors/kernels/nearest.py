@@ -31,7 +31,7 @@ from typing import cast
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.jit import compiled
+from detectors.kernels.jit import compiled
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]

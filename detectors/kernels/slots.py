@@ -23,7 +23,7 @@ from typing import cast
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.jit import compiled
+from detectors.kernels.jit import compiled
 
 I64 = NDArray[np.int64]
 B = NDArray[np.bool_]

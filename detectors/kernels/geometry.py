@@ -27,7 +27,8 @@ from typing import NamedTuple, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.jit import compiled
+from detectors.kernels.jit import compiled
+from detectors.kernels.pairwise import block_sum, pairwise_sum
 
 TINY = 1e-9
 INF = math.inf
@@ -48,61 +49,6 @@ class Geometry(NamedTuple):
     same_n: I64  # recent inputs of the event's class
     same: F64  # their distances, nearest first (``same_n`` of them per row)
     tested: B  # a same-class input other than the one just before is the nearest
-
-
-def _block(a: F64, lo: int, n: int) -> float:
-    """numpy's sum of at most 128 values: in order below 8, else eight running sums."""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += a[i]
-        return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = 8
-    while i < n - (n % 8):
-        r0 += a[lo + i]
-        r1 += a[lo + i + 1]
-        r2 += a[lo + i + 2]
-        r3 += a[lo + i + 3]
-        r4 += a[lo + i + 4]
-        r5 += a[lo + i + 5]
-        r6 += a[lo + i + 6]
-        r7 += a[lo + i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return float(res)
-
-
-def _pairwise(a: F64, n: int) -> float:
-    """numpy's pairwise sum of ``a[:n]``: blocks of at most 128 halved as numpy halves
-    them (an explicit stack: numba cannot cache a recursive function)."""
-    if n <= 128:
-        return _block(a, 0, n)
-    todo = np.zeros((128, 3), np.int64)  # (first, length, halves summed yet)
-    done = np.zeros(128)
-    top, vals = 1, 0
-    todo[0, 0], todo[0, 1] = 0, n
-    while top:
-        top -= 1
-        lo, m, joined = todo[top, 0], todo[top, 1], todo[top, 2]
-        if m <= 128:
-            done[vals] = _block(a, lo, m)
-            vals += 1
-        elif joined:
-            vals -= 1
-            done[vals - 1] = done[vals - 1] + done[vals]
-        else:
-            half = m // 2
-            half -= half % 8
-            todo[top] = (lo, m, 1)
-            todo[top + 1] = (lo + half, m - half, 0)
-            todo[top + 2] = (lo, half, 0)
-            top += 3
-    return float(done[0])
 
 
 def _geometry(
@@ -169,7 +115,7 @@ def _distances(rows: NDArray[np.float32], ids: I64, z: F64, sq: F64, out: F64) -
         for k in range(dim):
             d = np.float64(rows[g, k]) - z[k]
             sq[k] = d * d
-        out[j] = math.sqrt(_pairwise(sq, dim))
+        out[j] = math.sqrt(pairwise_sum(sq, dim))
 
 
 def _first_min(dist: F64, n: int) -> int:
@@ -203,22 +149,22 @@ def _collinearity(rows: NDArray[np.float32], ids: I64, z: F64, sq: F64) -> tuple
     for k in range(dim):
         v = z[k] - np.float64(rows[g0, k])
         sq[k] = v * v
-    n1 = math.sqrt(_pairwise(sq, dim))
+    n1 = math.sqrt(pairwise_sum(sq, dim))
     for k in range(dim):
         v = np.float64(rows[g0, k]) - rows[g1, k]
         sq[k] = v * v
-    n2 = math.sqrt(_pairwise(sq, dim))
+    n2 = math.sqrt(pairwise_sum(sq, dim))
     for k in range(dim):
         p0 = np.float64(rows[g0, k])
         sq[k] = (z[k] - p0) * (p0 - rows[g1, k])
-    return abs(_pairwise(sq, dim)) / (n1 * n2 + TINY), bool(n1 > TINY and n2 > TINY)
+    return abs(pairwise_sum(sq, dim)) / (n1 * n2 + TINY), bool(n1 > TINY and n2 > TINY)
 
 
 Kernel = Callable[
     [NDArray[np.float32], I64, F64, NDArray[np.uint8], I64, int, int],
     tuple[I64, F64, F64, F64, B, F64, I64, F64, B],
 ]
-HELPERS = (_block, _pairwise, _distances, _first_min, _nearest_same, _collinearity)
+HELPERS = (block_sum, pairwise_sum, _distances, _first_min, _nearest_same, _collinearity)
 
 
 def geometry(

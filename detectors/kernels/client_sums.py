@@ -19,11 +19,11 @@ from typing import cast
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.geometry import _block, _pairwise
-from detectors.jit import compiled
+from detectors.kernels.jit import compiled
+from detectors.kernels.pairwise import block_sum, pairwise_sum
 
 F64 = NDArray[np.float64]
-HELPERS = (_block, _pairwise)  # numpy's pairwise sum (from the geometry kernel)
+HELPERS = (block_sum, pairwise_sum)  # numpy's pairwise sum
 # The kernels' types, built once: a subscripted type costs microseconds per call.
 CoverageKernel = Callable[[int, F64], tuple[float, float]]
 SpreadKernel = Callable[[NDArray[np.float32]], tuple[float, int]]
@@ -38,7 +38,7 @@ def _coverage_terms(n: int, log_miss: F64) -> tuple[float, float]:
         v = -math.expm1(n * log_miss[c])
         q[c] = v
         qq[c] = v * (1.0 - v)
-    return _pairwise(q, m), _pairwise(qq, m)
+    return pairwise_sum(q, m), pairwise_sum(qq, m)
 
 
 def _spread_terms(hist: NDArray[np.float32]) -> tuple[float, int]:
@@ -47,7 +47,7 @@ def _spread_terms(hist: NDArray[np.float32]) -> tuple[float, int]:
     h = np.empty(m)
     for c in range(m):
         h[c] = hist[c]
-    total = _pairwise(h, m)
+    total = pairwise_sum(h, m)
     terms = np.empty(m)
     k = 0
     for c in range(m):
@@ -55,7 +55,7 @@ def _spread_terms(hist: NDArray[np.float32]) -> tuple[float, int]:
             p = h[c] / total
             terms[k] = p * math.log(p)
             k += 1
-    return -_pairwise(terms, k), k
+    return -pairwise_sum(terms, k), k
 
 
 def coverage_terms(n: int, log_miss: F64) -> tuple[float, float]:
