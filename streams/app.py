@@ -14,7 +14,6 @@ the population checkpoints ``topic_population`` (compacted, one key per worker).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,8 +24,11 @@ import structlog
 
 from detectors.config import EngineConfig
 from detectors.engine import Engine
-from streams.agents import Scorer, SinkHub, Stages
+from streams.agents import Stages
+from streams.delivery import SinkHub
+from streams.faust_compat import gate_stream_fetches
 from streams.metrics import Health, Metrics
+from streams.scoring import Scorer
 from streams.settings import Settings
 from streams.sinks.base import Sink
 
@@ -171,7 +173,7 @@ def build_pipeline(
         },
     )
 
-    _gate_stream_fetches(app)
+    gate_stream_fetches(app)
     app.agent(queries, name="ingest")(stages.ingest)
     app.agent(by_client, name="score")(stages.score)
 
@@ -180,53 +182,6 @@ def build_pipeline(
     metrics.up.set(0)
     log.debug("pipeline_built", at=time.time())
     return pipeline
-
-
-def _gate_stream_fetches(app: Any) -> None:
-    """Fetch no record of a stream partition until the tables are recovered.
-
-    Faust drops records of stream partitions that arrive while a rebalance or a table
-    recovery is under way, counting on a seek back to the committed offsets to fetch them
-    again. Two paths slip past that seek (faust-streaming 0.15 with aiokafka 0.14):
-
-    * Faust hands aiokafka its live set of active partitions. A fetch that starts while
-      only the changelog is active and returns after recovery has paused it (the set is
-      momentarily empty, which aiokafka reads as "every partition") or resumed the streams
-      drains the stream partitions too and advances the consumer's position past records
-      that Faust then filters out, or delivers into the agents' queues;
-    * at the end of recovery Faust resumes the stream partitions, seeks to the committed
-      offsets, and only then resumes flow control, which clears the agents' queues: records
-      fetched in between are discarded after the seek.
-
-    aiokafka does not move a partition without a committed offset (or with 0 committed),
-    so nothing brings such records back: the worker idles with its position at the high
-    water while they were never processed (the restart hang of test_stream_crash.py, also
-    faust-streaming issue #596). Here each fetch gets a frozen copy of the active
-    partitions, without the non-changelog ones until the tables report ready
-    (``actives_ready``, set after that last queue clear): a stream partition is then only
-    drained once its records can reach the agents, from the position the recovery left.
-    """
-    new_consumer = app._new_consumer
-
-    def gated_consumer() -> Any:
-        consumer = new_consumer()
-        getmany = consumer._getmany
-
-        async def _getmany(active_partitions: Any, timeout: float) -> Any:  # noqa: ASYNC109 - Faust passes timeout=
-            if active_partitions is None:  # client-only apps fetch everything
-                return await getmany(active_partitions=None, timeout=timeout)
-            ready = app.tables.actives_ready
-            changelogs = app.tables.changelog_topics
-            tps = frozenset(tp for tp in active_partitions if ready or tp.topic in changelogs)
-            if not tps:  # an empty set would make aiokafka return every partition
-                await asyncio.sleep(min(timeout, 0.05))
-                return {}
-            return await getmany(active_partitions=tps, timeout=timeout)
-
-        consumer._getmany = _getmany
-        return consumer
-
-    app._new_consumer = gated_consumer
 
 
 def _add_timers(pipeline: Pipeline, table: Any) -> None:

@@ -16,9 +16,10 @@ from typing import IO, Any
 import orjson
 
 from detectors.config import EngineConfig
-from detectors.engine import Engine, Output, digest
+from detectors.engine import Engine
 from schemas import Alert, DeadLetter, QueryEvent, decode_event
-from streams.sinks.base import OutputRecord, RecordKind, Sink
+from streams.delivery import dead_letter_record, to_record
+from streams.sinks.base import OutputRecord, Sink
 
 BATCH_SIZE = 256
 YOUNG_GC_THRESHOLD = 20_000  # container allocations between young collections while replaying
@@ -93,19 +94,6 @@ def iter_lines(fh: IO[bytes]) -> Iterator[bytes]:
             yield line.rstrip(b"\r\n")
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UnreadableInputError(f"input broke off: {exc}") from exc
-
-
-def to_record(out: Output, doc: dict[str, Any] | None = None) -> OutputRecord:
-    """The sink record of an engine output (``doc``: its wire form, if already built)."""
-    doc = out.to_dict() if doc is None else doc
-    kind: RecordKind = "alert" if isinstance(out, Alert) else "risk"
-    return OutputRecord(kind=kind, id=doc["event"]["id"], key=doc["user"]["id"], doc=doc)
-
-
-def dead_letter_record(dl: DeadLetter) -> OutputRecord:
-    """The sink record of a dead letter (id: hash of its bytes and reason)."""
-    doc = dl.model_dump(mode="json", exclude_none=True)
-    return OutputRecord(kind="dead_letter", id=digest("dl", dl.raw, dl.reason), key="", doc=doc)
 
 
 @contextmanager

@@ -1,9 +1,12 @@
-"""The Faust-free logic of the worker's stages: routing, state envelopes, batch scoring."""
+"""The Faust-free logic of the worker: routing, state envelopes, batch scoring, delivery."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import Sequence
 from typing import cast
 
@@ -13,17 +16,9 @@ from detectors.engine import Engine
 from schemas.alert import Alert
 from schemas.dead_letter import DeadLetter
 from schemas.query import QueryEvent
-from streams.agents import (
-    Item,
-    Scorer,
-    SinkHub,
-    drain_rejected,
-    pack_state,
-    rejected_key,
-    route,
-    unpack_state,
-)
+from streams.delivery import SinkHub, drain_rejected, rejected_key
 from streams.metrics import Health, Metrics
+from streams.scoring import Item, Scorer, pack_state, route, unpack_state
 from streams.sinks.base import OutputRecord, SinkError
 
 
@@ -264,3 +259,29 @@ class TestRejectedRecords:
         got = asyncio.run(hub.deliver([_alert_record(1, "c1", bad=True)]))
         assert [(r.sink, r.key) for r in got] == [("elasticsearch", b"c1")]
         assert drain_rejected(plain) == []
+
+
+class TestWithoutFaust:
+    """The scoring and delivery logic is importable and usable without Faust."""
+
+    PROGRAM = textwrap.dedent(
+        """
+        import sys
+        import streams.delivery, streams.faust_compat, streams.scoring
+        from detectors.engine import Engine
+
+        line = sys.argv[1].encode()
+        item = streams.scoring.Item(b"c", line, (0, 1))
+        batch = streams.scoring.Scorer(Engine()).score([item], {}.get)
+        assert batch.processed == 1, batch
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("faust", "mode")))
+        """
+    )
+
+    def test_scoring_and_delivery_do_not_import_faust(self) -> None:
+        """A fresh interpreter importing them (and scoring one item) never loads faust."""
+        line = _line(1, "c", 1.0).decode()
+        proc = subprocess.run(
+            [sys.executable, "-c", self.PROGRAM, line], capture_output=True, text=True, check=True
+        )
+        assert proc.stdout.strip() == "[]"
