@@ -16,11 +16,10 @@ on a client is that client's flag.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import statistics
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from clonewatch.truth import Truth
 from detectors.prada import Prada
 from schemas.alert import LEVEL_ORDER, RiskLevel
 from schemas.query import QueryEvent, decode_event
+from streams.logread import OversizeLine, read_log, read_objects
 
 HEAVY_KINDS = ("heavy", "batch")
 
@@ -252,21 +252,12 @@ def _yes(flag: bool | None, unknown: str = "-") -> str:
     return unknown if flag is None else "yes" if flag else "no"
 
 
-def _open_text(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        yield from fh
-
-
 def read_alerts(path: Path) -> list[dict[str, Any]]:
-    """Alerts from a JSONL file (``.gz`` accepted); blank lines skipped."""
-    out = []
-    for raw in _open_text(path):
-        if raw.strip():
-            doc = json.loads(raw)
-            if isinstance(doc, dict):
-                out.append(doc)
-    return out
+    """Alerts from a JSONL file (gzip accepted, ``-`` for stdin); blank lines skipped.
+
+    A line that is not a JSON object raises ``ValueError`` naming the file and line.
+    """
+    return list(read_objects(path))
 
 
 @dataclass
@@ -302,9 +293,9 @@ class _Stream:
         self.event_campaign_pos: dict[str, int] = {}
         self.member_campaign_pos: dict[str, list[int]] = {}
         self.prada = Prada()
-        for raw in _open_text(log_path):
-            if not raw.strip():
-                continue
+        for _, raw in read_log(log_path):
+            if isinstance(raw, OversizeLine):
+                continue  # dead-lettered by the replay, as is any invalid line
             event = decode_event(raw)
             if not isinstance(event, QueryEvent):
                 continue

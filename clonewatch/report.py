@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from schemas.alert import LEVEL_ORDER, level_for_score
+from streams.logread import MalformedLogError, UnreadableInputError, read_objects
 
 log = structlog.get_logger(__name__)
 
@@ -112,23 +113,11 @@ def _e(value: Any) -> str:
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file (blank lines skipped)."""
+    """The JSON objects of a JSONL file (gzip accepted, blank lines skipped)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReportInputError(f"{path}:{number}: not JSON: {exc.msg}") from exc
-        if not isinstance(record, dict):
-            raise ReportInputError(f"{path}:{number}: not a JSON object")
-        records.append(record)
-    return records
+        return list(read_objects(path))
+    except (UnreadableInputError, MalformedLogError) as exc:
+        raise ReportInputError(str(exc)) from exc
 
 
 def load_json(path: Path) -> Any:

@@ -14,20 +14,17 @@ True
 
 from __future__ import annotations
 
-import gzip
 import json
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from schemas.dead_letter import DeadLetter
 from streams.settings import Settings
 
 
@@ -44,25 +41,6 @@ def key_for_line(line: bytes) -> bytes | None:
     return None
 
 
-def iter_log_lines(path: str | Path) -> Iterator[bytes]:
-    """Non-blank lines of a JSONL log: a file, a gzip file (by its magic), or ``-`` for stdin."""
-    with ExitStack() as stack:
-        fh: IO[bytes]
-        if str(path) == "-":
-            fh = sys.stdin.buffer
-        else:
-            fh = stack.enter_context(Path(path).open("rb"))
-            if fh.read(2) == b"\x1f\x8b":
-                fh.seek(0)
-                fh = cast(IO[bytes], stack.enter_context(gzip.GzipFile(fileobj=fh, mode="rb")))
-            else:
-                fh.seek(0)
-        for raw in fh:
-            line = raw.rstrip(b"\r\n")
-            if line.strip():
-                yield line
-
-
 @dataclass
 class ProduceResult:
     """What happened to the messages handed to :func:`produce_lines`."""
@@ -71,6 +49,7 @@ class ProduceResult:
     delivered: int = 0
     failed: int = 0
     unkeyed: int = 0
+    dead_lettered: int = 0  # of ``sent``: dead letters sent to the dead-letter topic
     errors: list[str] = field(default_factory=list)
 
 
@@ -91,13 +70,18 @@ def make_producer(settings: Settings, **extra: Any) -> Any:
 def produce_lines(
     settings: Settings,
     topic: str,
-    lines: Iterable[bytes],
+    lines: Iterable[bytes | DeadLetter],
     *,
     keyed: bool = True,
+    dead_letter_topic: str | None = None,
     on_delivered: Callable[[int], None] | None = None,
     producer: Any = None,
 ) -> ProduceResult:
-    """Send every line to ``topic`` and wait for each delivery confirmation."""
+    """Send every line to ``topic`` and wait for each delivery confirmation.
+
+    A :class:`~schemas.dead_letter.DeadLetter` among the lines (one the reader could not
+    send, e.g. an oversize line) goes to ``dead_letter_topic`` as the worker would write it.
+    """
     result = ProduceResult()
     lock = threading.Lock()
     own = producer is None
@@ -117,11 +101,20 @@ def produce_lines(
 
     try:
         for line in lines:
-            key = key_for_line(line) if keyed else None
-            if key is None:
-                result.unkeyed += 1
+            if isinstance(line, DeadLetter):
+                if dead_letter_topic is None:
+                    failed(ValueError(f"{line.reason} ({line.source}) and no dead-letter topic"))
+                    continue
+                value = line.model_dump_json(exclude_none=True).encode("utf-8")
+                dest, key = dead_letter_topic, None
+                result.dead_lettered += 1
+            else:
+                dest, value = topic, line
+                key = key_for_line(line) if keyed else None
+                if key is None:
+                    result.unkeyed += 1
             try:
-                fut = prod.send(topic, value=line, key=key)
+                fut = prod.send(dest, value=value, key=key)
             except Exception as exc:  # noqa: BLE001 - counted and reported per message
                 failed(exc)
                 continue

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import gzip
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,6 +17,7 @@ from detectors.config import EngineConfig
 from detectors.engine import Engine
 from schemas import Alert, DeadLetter, QueryEvent, decode_event
 from streams.delivery import dead_letter_record, to_record
+from streams.logread import LogReader, Numbered, OversizeLine, UnreadableInputError
 from streams.sinks.base import OutputRecord, Sink
 
 BATCH_SIZE = 256
@@ -67,35 +66,6 @@ class ReplayResult:
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
 
 
-class UnreadableInputError(Exception):
-    """The log could not be opened or read."""
-
-
-def open_log(path: str | Path) -> IO[bytes]:
-    """Open a JSONL log: a path, a ``.gz`` path, or ``-`` for standard input."""
-    if str(path) == "-":
-        return sys.stdin.buffer
-    p = Path(path)
-    try:
-        fh = p.open("rb")
-        head = fh.read(2)
-        fh.seek(0)
-    except OSError as exc:
-        raise UnreadableInputError(f"cannot read {p}: {exc.strerror or exc}") from exc
-    if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
-    return fh
-
-
-def iter_lines(fh: IO[bytes]) -> Iterator[bytes]:
-    """Every line of a log, without its line ending (blank lines are skipped by the replay)."""
-    try:
-        for line in fh:
-            yield line.rstrip(b"\r\n")
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise UnreadableInputError(f"input broke off: {exc}") from exc
-
-
 @contextmanager
 def _fewer_collections() -> Iterator[None]:
     """Collect young objects less often while replaying; the thresholds are restored after.
@@ -132,8 +102,18 @@ class _Writer:
                 fh.close()
 
 
-def replay_lines(
-    lines: Iterable[bytes],
+def replay_lines(lines: Iterable[bytes], **kwargs: Any) -> ReplayResult:
+    """Run the engine over raw JSONL lines held in memory, numbered from 1 (blank ones skipped).
+
+    A log on disk or a stream goes through :func:`replay_path`, whose reader caps each line
+    while reading; these lines are already whole, and the decoder dead-letters a large one.
+    """
+    numbered = ((n, raw) for n, raw in enumerate(lines, start=1) if raw and not raw.isspace())
+    return replay_numbered(numbered, **kwargs)
+
+
+def replay_numbered(
+    lines: Iterable[Numbered],
     *,
     engine: Engine | None = None,
     alerts_path: Path | None = None,
@@ -145,7 +125,11 @@ def replay_lines(
     source: str = "log",
     on_progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
-    """Run the engine over raw JSONL lines; invalid lines become dead letters."""
+    """Run the engine over numbered JSONL lines (a :class:`~streams.logread.LogReader`).
+
+    Invalid lines, and the oversize ones the reader stood in for, become dead letters
+    whose ``source`` is ``<source>:<line number>``.
+    """
     engine = engine or Engine(EngineConfig())
     summary = ReplaySummary()
     result = ReplayResult(summary)
@@ -177,11 +161,9 @@ def replay_lines(
 
     with _fewer_collections():
         try:
-            for lineno, raw in enumerate(lines, start=1):
-                if not raw or raw.isspace():  # a blank line (without copying it to strip it)
-                    continue
+            for lineno, raw in lines:  # blank lines are skipped by the reader
                 summary.events += 1
-                decoded = decode_event(raw)
+                decoded = raw.dead_letter() if isinstance(raw, OversizeLine) else decode_event(raw)
                 if isinstance(decoded, DeadLetter):
                     dl = decoded.model_copy(update={"source": f"{source}:{lineno}"})
                     summary.dead_letters += 1
@@ -213,10 +195,22 @@ def replay_lines(
 
 
 def replay_path(path: str | Path, **kwargs: Any) -> ReplayResult:
-    """Replay a log file (``.gz`` accepted, ``-`` for stdin)."""
-    fh = open_log(path)
-    try:
-        return replay_lines(iter_lines(fh), source=str(path), **kwargs)
-    finally:
-        if fh is not sys.stdin.buffer:
-            fh.close()
+    """Replay a log: a path (gzip recognised by its magic bytes), ``-``, a FIFO or /dev/fd/N.
+
+    Raises :class:`~streams.logread.UnreadableInputError` when the log cannot be opened or
+    breaks off (the outputs written until then are kept).
+    """
+    with LogReader(path) as reader:
+        return replay_numbered(reader, source=str(path), **kwargs)
+
+
+__all__ = [
+    "ReplayResult",
+    "ReplaySummary",
+    "UnreadableInputError",
+    "dead_letter_record",
+    "replay_lines",
+    "replay_numbered",
+    "replay_path",
+    "to_record",
+]

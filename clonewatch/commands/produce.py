@@ -1,10 +1,13 @@
 """``clonewatch produce LOG [--topic T]``: send a QueryEvent log to Kafka.
 
-Accepts the same inputs as ``replay`` (JSONL, gzip, ``-`` for stdin). Each line
-is sent as is, keyed by its ``client_id``; a line that is not a JSON object
-with a string ``client_id`` is still sent, without a key, so that the worker
-dead-letters it with a reason instead of the producer hiding it. Every send is
-confirmed by the broker (acks=all); the exit code is 1 if any failed.
+Accepts the same inputs as ``replay`` (read by :mod:`streams.logread`: a file,
+gzip by its magic bytes, ``-`` for stdin, a FIFO). Each line is sent as is,
+keyed by its ``client_id``; a line that is not a JSON object with a string
+``client_id`` is still sent, without a key, so that the worker dead-letters it
+with a reason instead of the producer hiding it. A line over the size cap is
+never read whole: its dead letter (first bytes and length) goes to the
+dead-letter topic. Every send is confirmed by the broker (acks=all); the exit
+code is 1 if any failed.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
 from tqdm import tqdm
 
 from clonewatch.cli import CommandError
-from streams.kafka_io import ensure_topics, iter_log_lines, produce_lines
+from schemas.dead_letter import DeadLetter
+from streams.kafka_io import ensure_topics, produce_lines
+from streams.logread import OversizeLine, UnreadableInputError, read_log
 from streams.settings import Settings, SettingsError
 
 log = structlog.get_logger("clonewatch.produce")
@@ -61,6 +67,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+def messages(path: str) -> Iterator[bytes | DeadLetter]:
+    """The log's lines to send, with a dead letter standing for each oversize one."""
+    for number, line in read_log(path):
+        if isinstance(line, OversizeLine):
+            yield line.dead_letter(source=f"{path}:{number}")
+        else:
+            yield line
+
+
 def run(args: argparse.Namespace) -> int:
     """Send the log; 0 when every message was confirmed."""
     settings = load_settings(args)
@@ -71,8 +86,14 @@ def run(args: argparse.Namespace) -> int:
             ensure_topics(settings, [topic])
         with tqdm(desc=f"produce {topic}", unit="msg", disable=not show, file=sys.stderr) as bar:
             result = produce_lines(
-                settings, topic, iter_log_lines(args.log), on_delivered=bar.update
+                settings,
+                topic,
+                messages(args.log),
+                dead_letter_topic=settings.topic_dead_letter,
+                on_delivered=bar.update,
             )
+    except UnreadableInputError as exc:
+        raise CommandError(str(exc)) from exc
     except OSError as exc:
         raise CommandError(f"cannot read {args.log}: {exc.strerror or exc}") from exc
     except Exception as exc:
@@ -84,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
         f"{result.failed} failed ({result.unkeyed} without a client key)",
         file=sys.stderr,
     )
+    if result.dead_lettered:
+        print(
+            f"  of these, {result.dead_lettered} oversize lines went as dead letters "
+            f"to {settings.topic_dead_letter}",
+            file=sys.stderr,
+        )
     for err in result.errors:
         print(f"  {err}", file=sys.stderr)
     log.info("produced", topic=topic, sent=result.sent, failed=result.failed)

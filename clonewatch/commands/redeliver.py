@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     redeliver = _Redeliverer(args)
     try:
         removed, kept = dead_letter.process(redeliver)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:  # unreadable, or a line that is not a JSON object
         raise CommandError(str(exc), 1) from exc
     print(f"{path}: redelivered {removed}, still failing {kept}")
     return 0 if kept == 0 else 1

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from streams.logread import read_objects
+
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
@@ -214,20 +216,7 @@ class DeadLetterFile:
     def _read_unlocked(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
-        entries: list[dict[str, Any]] = []
-        with self.path.open(encoding="utf-8") as src:
-            for number, line in enumerate(src, 1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{self.path}:{number}: not JSON: {exc}") from exc
-                if not isinstance(entry, dict):
-                    msg = f"{self.path}:{number}: not a JSON object"
-                    raise ValueError(msg)
-                entries.append(entry)
-        return entries
+        return list(read_objects(self.path))  # ValueError naming path:line for a bad one
 
     def read(self) -> list[dict[str, Any]]:
         """Every entry, oldest first."""

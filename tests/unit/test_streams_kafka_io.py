@@ -1,12 +1,9 @@
-"""Produce/tail helpers that need no broker: keys, log reading, record formatting."""
+"""Produce/tail helpers that need no broker: keys and record formatting (logs: test_logread)."""
 
 from __future__ import annotations
 
-import gzip
-from pathlib import Path
-
 from clonewatch.commands.tail import format_record
-from streams.kafka_io import iter_log_lines, key_for_line
+from streams.kafka_io import key_for_line
 
 
 class TestKeys:
@@ -20,21 +17,6 @@ class TestKeys:
         """Non-JSON, non-objects, and missing or non-string client ids get no key."""
         for line in (b"garbage", b"[1,2]", b'{"model_id": "m"}', b'{"client_id": 5}', b"\xff"):
             assert key_for_line(line) is None
-
-
-class TestLogReading:
-    """The same input forms as replay."""
-
-    def test_plain_and_gzip_logs_give_the_same_lines(self, tmp_path: Path) -> None:
-        """A .gz log and a plain one yield the same non-blank lines."""
-        data = b'{"a":1}\n\n{"b":2}\r\n   \n{"c":3}'
-        plain = tmp_path / "log.jsonl"
-        plain.write_bytes(data)
-        packed = tmp_path / "log.jsonl.gz"
-        packed.write_bytes(gzip.compress(data))
-        expected = [b'{"a":1}', b'{"b":2}', b'{"c":3}']
-        assert list(iter_log_lines(plain)) == expected
-        assert list(iter_log_lines(packed)) == expected
 
 
 class TestTailFormat:
