@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from clonewatch import __version__
+from streams.version import VERSION
 
 CEF_VERSION = 0
 VENDOR = "Clonewatch"
@@ -107,7 +107,7 @@ class CefEvent:
     extension: dict[str, str] = field(default_factory=dict)
     vendor: str = VENDOR
     product: str = PRODUCT
-    version: str = __version__
+    version: str = VERSION
 
 
 def format_cef(event: CefEvent) -> str:

@@ -183,3 +183,14 @@ class TestAlertMapping:
         event = risk_to_cef(doc)
         assert (event.signature_id, event.severity) == ("clonewatch:risk", 10)
         assert event.extension["cn1"] == "92"
+
+
+class TestProductVersion:
+    """The CEF header names the installed version without streams/ importing clonewatch."""
+
+    def test_header_version_is_the_package_version(self) -> None:
+        """The version read from the package metadata equals clonewatch.__version__."""
+        import clonewatch  # noqa: PLC0415 - the layer above, imported only to compare
+
+        line = format_cef(CefEvent(signature_id="x", name="n", severity=1))
+        assert line.split("|")[3] == clonewatch.__version__
