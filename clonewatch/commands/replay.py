@@ -95,9 +95,11 @@ def replay_file(
     keep_scores: bool = False,
     engine: Engine | None = None,
 ) -> ReplayResult:
-    """Replay with a progress bar, one BLAS thread (the engine is single-core by design)."""
-    if log_path != "-" and not Path(log_path).is_file():
-        raise CommandError(f"cannot read {log_path}: no such file", 1)
+    """Replay with a progress bar, one BLAS thread (the engine is single-core by design).
+
+    ``log_path`` is anything :class:`~streams.logread.LogReader` opens: a file, ``-``, a
+    FIFO or ``/dev/fd/N``; one that cannot be opened is an error before any output is written.
+    """
     with progress("replay") as advance, threadpool_limits(1):
         try:
             return replay_path(

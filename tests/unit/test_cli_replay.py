@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,25 @@ class TestReplay:
         """Unreadable input is a runtime error with a clear message."""
         assert main(["replay", str(tmp_path / "nope.jsonl")]) == 1
         assert "cannot read" in capsys.readouterr().err
+
+    def test_a_fifo_replays_like_the_file(self, log: Path, tmp_path: Path) -> None:
+        """A named pipe holding the gzip log gives the plain file's alerts."""
+        fifo, a, b = tmp_path / "q.fifo", tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+        os.mkfifo(fifo)
+        data = gzip.compress(log.read_bytes())
+        writer = threading.Thread(target=fifo.write_bytes, args=(data,), daemon=True)
+        writer.start()
+        assert main(["replay", str(fifo), "--alerts", str(a)]) == 0
+        writer.join(5)
+        assert main(["replay", str(log), "--alerts", str(b)]) == 0
+        assert a.read_text() == b.read_text() != ""
+
+    def test_a_missing_input_writes_no_output(self, tmp_path: Path) -> None:
+        """An input that cannot be opened fails before any output file is opened for writing."""
+        alerts = tmp_path / "a.jsonl"
+        alerts.write_text("kept\n")
+        assert main(["replay", str(tmp_path / "nope.jsonl"), "--alerts", str(alerts)]) == 1
+        assert alerts.read_text() == "kept\n"
 
     def test_corrupt_gzip_exits_1(self, tmp_path: Path) -> None:
         """A truncated .gz stream is reported, not a traceback."""
