@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from clonewatch.truth import Truth
-from detectors.prada import Prada
+from detectors.reference.prada import Prada
 from schemas.alert import LEVEL_ORDER, RiskLevel
 from schemas.query import QueryEvent, decode_event
 from streams.logread import OversizeLine, read_log, read_objects

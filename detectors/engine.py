@@ -13,19 +13,19 @@ import numpy as np
 from detectors.base import Observation, Reading, Signal
 from detectors.batch import Pre, precompute
 from detectors.campaign import CampaignHit, CampaignWatch
-from detectors.class_spread import ClassSpreadSignal
 from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
-from detectors.coverage import CoverageSignal
 from detectors.isotime import iso
-from detectors.low_margin import LowMarginSignal, output_margin
-from detectors.novelty import NoveltySignal
 from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket
 from detectors.population_codec import dump_populations, load_populations
 from detectors.rounding import round_to
+from detectors.signals.class_spread import ClassSpreadSignal
+from detectors.signals.coverage import CoverageSignal
+from detectors.signals.low_margin import LowMarginSignal, output_margin
+from detectors.signals.novelty import NoveltySignal
+from detectors.signals.steps import StepSignal
+from detectors.signals.volume import VolumeSignal
 from detectors.state import ClientState, ModelClientState
-from detectors.steps import StepSignal
-from detectors.volume import VolumeSignal
 from schemas import (
     CAMPAIGN_RULE_ID,
     CAMPAIGN_RULE_NAME,

@@ -1,6 +1,7 @@
 """Which build of the engine runs: compiled by mypyc (``make compile``), or the pure Python.
 
-``scripts/compile.py`` compiles the modules in :data:`COMPILED` in place and writes
+``scripts/compile.py`` compiles the modules in :data:`COMPILED` (named below the package,
+``signals.novelty`` for ``detectors/signals/novelty.py``) in place and writes
 :data:`MANIFEST`, the SHA-256 of each source it compiled. The compiled modules are used
 only when every source still matches; otherwise (a source edited since, or
 ``CLONEWATCH_PURE=1``) the package imports the pure Python sources, the same code
@@ -25,21 +26,21 @@ from typing import Literal
 COMPILED = (
     "base",
     "batch",
-    "class_spread",
     "combiner",
     "config",
-    "coverage",
     "engine",
     "isotime",
-    "low_margin",
-    "novelty",
     "population",
     "rounding",
     "scratch",
+    "signals.class_spread",
+    "signals.coverage",
+    "signals.low_margin",
+    "signals.novelty",
+    "signals.steps",
+    "signals.volume",
     "sketch",
     "state",
-    "steps",
-    "volume",
 )
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "native.json"
@@ -47,14 +48,23 @@ PURE_ENV = "CLONEWATCH_PURE"
 Mode = Literal["compiled", "pure", "stale"]
 
 
+def source_path(module: str) -> Path:
+    """The source of a module of :data:`COMPILED`, named below the package.
+
+    >>> source_path("signals.novelty").relative_to(HERE).as_posix()
+    'signals/novelty.py'
+    """
+    return HERE.joinpath(*module.split(".")).with_suffix(".py")
+
+
 def source_digests() -> dict[str, str]:
     """SHA-256 of each compiled module's source, as the manifest records them."""
-    return {m: hashlib.sha256((HERE / f"{m}.py").read_bytes()).hexdigest() for m in COMPILED}
+    return {m: hashlib.sha256(source_path(m).read_bytes()).hexdigest() for m in COMPILED}
 
 
 def _has_extensions() -> bool:
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
-    return any((HERE / f"{m}{s}").exists() for m in COMPILED for s in suffixes)
+    return any(source_path(m).with_suffix(s).exists() for m in COMPILED for s in suffixes)
 
 
 def build_mode() -> Mode:
@@ -75,10 +85,10 @@ class _PureFinder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        package, _, name = fullname.rpartition(".")
+        package, _, name = fullname.partition(".")
         if package != __package__ or name not in COMPILED:
             return None
-        return importlib.util.spec_from_file_location(fullname, HERE / f"{name}.py")
+        return importlib.util.spec_from_file_location(fullname, source_path(name))
 
 
 def activate() -> Mode:

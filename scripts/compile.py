@@ -1,9 +1,10 @@
 """Compile the engine's per-event Python with mypyc, in place (``make compile``).
 
-The modules listed in ``detectors.native.COMPILED`` become C extensions beside their
-sources (one shared library, ``detectors/native__mypyc*.so``), and ``detectors/native.json``
-records the SHA-256 of each source compiled, so an edited source falls back to the pure
-Python until the next compile. ``CLONEWATCH_COMPILE=0`` skips it (the pure Python runs).
+The modules listed in ``detectors.native.COMPILED`` (those of ``detectors/signals/`` too)
+become C extensions beside their sources (one shared library, ``detectors/native__mypyc*.so``),
+and ``detectors/native.json`` records the SHA-256 of each source compiled, so an edited source
+falls back to the pure Python until the next compile. ``CLONEWATCH_COMPILE=0`` skips it (the
+pure Python runs).
 """
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ def _output_to(path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
+def _remove_builds(package: Path) -> None:
+    """Delete every extension module under ``package``, its sub-packages too.
+
+    A module that moved or left :data:`detectors.native.COMPILED` leaves none behind, and
+    the build writes new files rather than over ones a running process may have loaded.
+    """
+    for ext in importlib.machinery.EXTENSION_SUFFIXES:
+        for built in package.rglob(f"*{ext}"):
+            built.unlink()
+
+
 def main() -> int:
     """Compile, then write the manifest; exit 1 if the compiler fails."""
     os.chdir(ROOT)
@@ -50,9 +62,7 @@ def main() -> int:
 
     if os.environ.get("CLONEWATCH_COMPILE", "1") == "0":
         native.MANIFEST.unlink(missing_ok=True)
-        for ext in importlib.machinery.EXTENSION_SUFFIXES:  # an earlier build would be stale
-            for built in native.HERE.glob(f"*{ext}"):
-                built.unlink()
+        _remove_builds(native.HERE)  # an earlier build would be stale
         print("compile: skipped (CLONEWATCH_COMPILE=0); the pure Python runs")
         return 0
     from mypyc.build import mypycify  # noqa: PLC0415 - only when compiling
@@ -60,8 +70,9 @@ def main() -> int:
 
     started = time.perf_counter()
     native.MANIFEST.unlink(missing_ok=True)  # no manifest while half built: pure until done
+    _remove_builds(native.HERE)
     digests = native.source_digests()
-    paths = [f"detectors/{m}.py" for m in native.COMPILED]
+    paths = [native.source_path(m).relative_to(ROOT).as_posix() for m in native.COMPILED]
     LOG.parent.mkdir(exist_ok=True)
     print(f"compile: {len(paths)} detector modules with mypyc (log: {LOG.relative_to(ROOT)})")
     try:

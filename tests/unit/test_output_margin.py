@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detectors.low_margin import output_margin
+from detectors.signals.low_margin import output_margin
 
 PROBS = st.lists(
     st.one_of(st.sampled_from([0.0, -0.0, 0.25, 0.5, 1.0]), st.floats(0.0, 1.0)), min_size=2

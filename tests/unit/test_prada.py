@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 
-from detectors.prada import Prada, PradaClient
+from detectors.reference.prada import Prada, PradaClient
 from schemas.query import QueryEvent
 
 

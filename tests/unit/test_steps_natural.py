@@ -7,8 +7,8 @@ import numpy as np
 from detectors.base import Observation
 from detectors.config import EngineConfig
 from detectors.population import ModelPopulation
+from detectors.signals.steps import StepSignal
 from detectors.state import ModelClientState
-from detectors.steps import StepSignal
 
 
 def _chain(step: float, nearest: float) -> float:

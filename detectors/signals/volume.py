@@ -38,6 +38,11 @@ class VolumeSignal(ConfiguredSignal):
 
     name: ClassVar[str] = "volume"
 
+    @classmethod
+    def _unit_test_skips(cls) -> set[str]:
+        """Every query counts towards volume, one without features or output too."""
+        return {"missing_inputs_give_no_evidence"}
+
     def update(self, obs: Observation, state: ModelClientState, pop: ModelPopulation) -> Reading:
         """Update the client's rate and score its volume."""
         cfg = self.config
