@@ -40,7 +40,7 @@ CONFIG_ENV = "CLONEWATCH_CONFIG"
 # CLONEWATCH_* variables that belong to other components (which validate them): a worker's
 # environment legitimately carries them, so they are not typos of the worker's settings.
 FOREIGN_PREFIXES: tuple[str, ...] = (
-    "CLONEWATCH_ES_",  # search sinks (streams/sinks/search_common.py); also services.sh ports
+    "CLONEWATCH_ES_",  # search sinks (streams/sinks/search/settings.py); also services.sh ports
     "CLONEWATCH_OS_",  # services.sh: OpenSearch port and heap
     "CLONEWATCH_SIEM_",  # syslog/CEF sink (streams/sinks/syslog.py)
     "CLONEWATCH_HEC_",  # Splunk HEC sink (streams/sinks/hec.py)

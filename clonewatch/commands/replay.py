@@ -11,6 +11,7 @@ import structlog
 from threadpoolctl import threadpool_limits
 
 from clonewatch.cli import CommandError
+from clonewatch.commands.sink_options import add_search_arguments, search_sinks
 from clonewatch.progress import progress
 from detectors.config import EngineConfig
 from detectors.engine import Engine
@@ -34,11 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="engine seed (same input and seed, same alerts)"
     )
-    p.add_argument("--elasticsearch", metavar="URL", help="also index results into Elasticsearch")
-    p.add_argument("--opensearch", metavar="URL", help="also index results into OpenSearch")
-    p.add_argument(
-        "--namespace", default="default", help="data stream namespace for the search sinks"
-    )
+    add_search_arguments(p)  # --elasticsearch URL, --opensearch URL, --namespace
     p.add_argument(
         "--load-baseline",
         type=Path,
@@ -69,16 +66,7 @@ def _engine(seed: int, baseline: Path | None) -> Engine:
 
 
 def _sinks(args: argparse.Namespace) -> list[Sink]:
-    sinks: list[Sink] = []
-    if args.elasticsearch or args.opensearch:
-        from streams.sinks.search_common import build_search_sink  # noqa: PLC0415 - optional
-
-        if args.elasticsearch:
-            sinks.append(
-                build_search_sink("elasticsearch", args.elasticsearch, namespace=args.namespace)
-            )
-        if args.opensearch:
-            sinks.append(build_search_sink("opensearch", args.opensearch, namespace=args.namespace))
+    sinks = search_sinks(args)
     for sink in sinks:
         sink.setup()
     return sinks

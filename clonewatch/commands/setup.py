@@ -9,7 +9,7 @@ from typing import Any
 
 from clonewatch.cli import CommandError
 from streams.sinks.base import SinkError
-from streams.sinks.search_common import Product, build_search_sink
+from streams.sinks.search import Product, build_search_sink
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

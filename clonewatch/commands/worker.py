@@ -9,7 +9,6 @@ written and before its offsets can be committed.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 from typing import Any
 
@@ -17,30 +16,14 @@ import structlog
 
 from clonewatch.cli import CommandError
 from clonewatch.commands.produce import add_connection_arguments, load_settings
+from clonewatch.commands.sink_options import add_sink_arguments, build_sink
 from detectors.kernels.warmup import warm_up
 from streams.kafka_io import ensure_topics, make_producer, tail_records
 from streams.metrics import MetricsServer
 from streams.settings import Settings
-from streams.sinks.base import Sink, SinkError
+from streams.sinks.base import SinkError
 
 log = structlog.get_logger("clonewatch.worker")
-
-# Sink name -> (module, factory). A factory is called as described in _build_sink: the search
-# sinks as build_search_sink(kind, url); the others as build_X_sink(args=args), reading their
-# --X-* flags over their CLONEWATCH_X_* variables.
-SINK_FACTORIES: dict[str, tuple[str, str]] = {
-    "elasticsearch": ("streams.sinks.search_common", "build_search_sink"),
-    "opensearch": ("streams.sinks.search_common", "build_search_sink"),
-    "webhook": ("streams.sinks.webhook", "build_webhook_sink"),
-    "siem": ("streams.sinks.syslog", "build_siem_sink"),
-    "hec": ("streams.sinks.hec", "build_hec_sink"),
-}
-# The flags of the optional sinks: (module, function adding them).
-SINK_ARGUMENTS: tuple[tuple[str, str], ...] = (
-    ("streams.sinks.webhook", "add_webhook_arguments"),
-    ("streams.sinks.syslog", "add_siem_arguments"),
-    ("streams.sinks.hec", "add_hec_arguments"),
-)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,44 +36,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--data-dir", help="directory of the RocksDB state")
     p.add_argument("--partitions", type=int, help="partitions of the topics the app creates")
     p.add_argument("--metrics-port", type=int, help="port of /metrics and /health (-1: off)")
-    p.add_argument(
-        "--sink",
-        action="append",
-        default=[],
-        metavar="KIND[=URL]",
-        help="also deliver to elasticsearch=URL, opensearch=URL, webhook[=URL], siem[=URL] or "
-        "hec[=URL] (repeatable; a URL given here is the default of --webhook-url etc.)",
-    )
-    for module_name, func_name in SINK_ARGUMENTS:
-        try:
-            add_arguments = getattr(importlib.import_module(module_name), func_name)
-        except (ImportError, AttributeError):  # an optional sink missing from this build
-            continue
-        add_arguments(p)
+    add_sink_arguments(p)  # --sink KIND[=URL] and the flags of each sink
     p.set_defaults(func=run)
-
-
-def _build_sink(spec: str, args: argparse.Namespace) -> Sink:
-    kind, _, url = spec.partition("=")
-    if kind not in SINK_FACTORIES:
-        raise CommandError(f"unknown sink {kind!r}: one of {', '.join(SINK_FACTORIES)}", 2)
-    module_name, func_name = SINK_FACTORIES[kind]
-    try:
-        factory: Any = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as exc:
-        raise CommandError(f"the {kind} sink is not available in this build ({exc})", 2) from exc
-    try:
-        if kind in ("elasticsearch", "opensearch"):
-            if not url:
-                raise CommandError(f"--sink {kind}=URL needs the cluster URL", 2)
-            sink: Sink = factory(kind, url)
-        else:
-            if url and not getattr(args, f"{kind}_url", None):
-                args = argparse.Namespace(**{**vars(args), f"{kind}_url": url})
-            sink = factory(args=args)
-    except (ValueError, TypeError, OSError) as exc:  # bad or missing sink settings
-        raise CommandError(f"the {kind} sink: {exc}", 2) from exc
-    return sink
 
 
 def _create_topics(settings: Settings, by_client: str) -> None:
@@ -167,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         metrics_port=args.metrics_port,
     )
-    sinks = [_build_sink(spec, args) for spec in args.sink]
+    sinks = [build_sink(spec, args) for spec in args.sink]
     for sink in sinks:
         try:
             sink.setup()

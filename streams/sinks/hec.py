@@ -10,7 +10,6 @@ events Splunk rejects go to the dead-letter file.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -120,41 +119,15 @@ class HecConfig:
         return cls(**values)
 
 
-def add_hec_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``--hec-*`` flags (each overrides its ``CLONEWATCH_HEC_*`` variable)."""
-    group = parser.add_argument_group("Splunk HTTP Event Collector")
-    group.add_argument("--hec-url", help="https://splunk:8088 (CLONEWATCH_HEC_URL)")
-    group.add_argument(
-        "--hec-token-file", help="file holding the HEC token (or CLONEWATCH_HEC_TOKEN)"
-    )
-    group.add_argument("--hec-index", help="Splunk index (default: the token's)")
-    group.add_argument("--hec-kinds", help="record kinds to send (default alert,risk)")
-    group.add_argument("--hec-ca-file", help="CA bundle of the Splunk certificate")
-    group.add_argument("--hec-batch-size", type=int, help="events per request (default 100)")
-    group.add_argument("--hec-dead-letter", help="dead-letter JSONL path")
-
-
 def build_hec_sink(
-    config: HecConfig | None = None,
-    *,
-    args: argparse.Namespace | None = None,
-    env: Mapping[str, str] | None = None,
+    config: HecConfig | None = None, *, env: Mapping[str, str] | None = None
 ) -> HecSink:
-    """The HEC sink from a config, or from CLI flags (``add_hec_arguments``) over env."""
-    if config is None:
-        overrides: dict[str, Any] = {}
-        if args is not None:
-            overrides = {
-                "url": getattr(args, "hec_url", None),
-                "token_file": getattr(args, "hec_token_file", None),
-                "index": getattr(args, "hec_index", None),
-                "kinds": getattr(args, "hec_kinds", None),
-                "ca_file": getattr(args, "hec_ca_file", None),
-                "batch_size": getattr(args, "hec_batch_size", None),
-                "dead_letter_path": getattr(args, "hec_dead_letter", None),
-            }
-        config = HecConfig.from_env(env, **overrides)
-    return HecSink(config)
+    """The HEC sink from a config, or from the environment (``HecConfig.from_env``).
+
+    The command-line flags that override the environment are added and read in
+    ``clonewatch/commands/sink_options.py``.
+    """
+    return HecSink(config if config is not None else HecConfig.from_env(env))
 
 
 def hec_success(result: HttpResult) -> bool:

@@ -8,7 +8,6 @@ datagram (RFC 5426; lossy, nothing confirms delivery).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import select
@@ -211,37 +210,15 @@ class SiemConfig:
         return cls.from_url(url, **values)
 
 
-def add_siem_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``--siem-*`` flags (each overrides its ``CLONEWATCH_SIEM_*`` variable)."""
-    group = parser.add_argument_group("SIEM (CEF over syslog)")
-    group.add_argument("--siem-url", help="tcp://HOST:514, tls://HOST:6514 or udp://HOST:514")
-    group.add_argument("--siem-facility", help="syslog facility name or number (default local4)")
-    group.add_argument("--siem-kinds", help="record kinds to send: alert[,risk] (default alert)")
-    group.add_argument("--siem-tls-ca-file", help="CA bundle that signed the receiver's cert")
-    group.add_argument("--siem-tls-cert-file", help="client certificate (mutual TLS)")
-    group.add_argument("--siem-tls-key-file", help="client key (mutual TLS)")
-
-
 def build_siem_sink(
-    config: SiemConfig | None = None,
-    *,
-    args: argparse.Namespace | None = None,
-    env: Mapping[str, str] | None = None,
+    config: SiemConfig | None = None, *, env: Mapping[str, str] | None = None
 ) -> SyslogSink:
-    """The SIEM sink from a config, or from CLI flags (``add_siem_arguments``) over env."""
-    if config is None:
-        overrides: dict[str, Any] = {}
-        if args is not None:
-            overrides = {
-                "url": getattr(args, "siem_url", None),
-                "facility": getattr(args, "siem_facility", None),
-                "kinds": getattr(args, "siem_kinds", None),
-                "tls_ca_file": getattr(args, "siem_tls_ca_file", None),
-                "tls_cert_file": getattr(args, "siem_tls_cert_file", None),
-                "tls_key_file": getattr(args, "siem_tls_key_file", None),
-            }
-        config = SiemConfig.from_env(env, **overrides)
-    return SyslogSink(config)
+    """The SIEM sink from a config, or from the environment (``SiemConfig.from_env``).
+
+    The command-line flags that override the environment are added and read in
+    ``clonewatch/commands/sink_options.py``.
+    """
+    return SyslogSink(config if config is not None else SiemConfig.from_env(env))
 
 
 class SyslogSink:

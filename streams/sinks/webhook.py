@@ -14,7 +14,6 @@ which ``clonewatch redeliver`` sends them again (re-signed with a fresh timestam
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -297,51 +296,15 @@ class WebhookConfig:
         return cls(**values)
 
 
-def add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``--webhook-*`` flags (each overrides its ``CLONEWATCH_WEBHOOK_*`` variable)."""
-    group = parser.add_argument_group("throttle webhook")
-    group.add_argument("--webhook-url", help="gateway endpoint (CLONEWATCH_WEBHOOK_URL)")
-    group.add_argument(
-        "--webhook-secret-file",
-        help="file holding whsec_... secrets, space-separated for rotation "
-        "(CLONEWATCH_WEBHOOK_SECRET_FILE; or CLONEWATCH_WEBHOOK_SECRET)",
-    )
-    group.add_argument(
-        "--webhook-actions",
-        help="LEVEL=throttle:RATE_PER_MIN:TTL_S or LEVEL=block:TTL_S, comma-separated "
-        "(default high=throttle:10:3600,critical=block:86400)",
-    )
-    group.add_argument("--webhook-cooldown", type=float, help="seconds per client (default 900)")
-    group.add_argument("--webhook-allowlist", help="comma-separated clients never throttled")
-    group.add_argument("--webhook-max-attempts", type=int, help="attempts before dead letter")
-    group.add_argument("--webhook-timeout", type=float, help="seconds per request (default 10)")
-    group.add_argument("--webhook-dead-letter", help="dead-letter JSONL path")
-    group.add_argument("--webhook-ca-file", help="CA bundle for an https gateway")
-
-
 def build_webhook_sink(
-    config: WebhookConfig | None = None,
-    *,
-    args: argparse.Namespace | None = None,
-    env: Mapping[str, str] | None = None,
+    config: WebhookConfig | None = None, *, env: Mapping[str, str] | None = None
 ) -> WebhookSink:
-    """The webhook sink from a config, or from CLI flags (``add_webhook_arguments``) over env."""
-    if config is None:
-        overrides: dict[str, Any] = {}
-        if args is not None:
-            overrides = {
-                "url": getattr(args, "webhook_url", None),
-                "secret_file": getattr(args, "webhook_secret_file", None),
-                "actions": getattr(args, "webhook_actions", None),
-                "cooldown": getattr(args, "webhook_cooldown", None),
-                "allowlist": getattr(args, "webhook_allowlist", None),
-                "max_attempts": getattr(args, "webhook_max_attempts", None),
-                "timeout": getattr(args, "webhook_timeout", None),
-                "dead_letter": getattr(args, "webhook_dead_letter", None),
-                "ca_file": getattr(args, "webhook_ca_file", None),
-            }
-        config = WebhookConfig.from_env(env, **overrides)
-    return WebhookSink(config)
+    """The webhook sink from a config, or from the environment (``WebhookConfig.from_env``).
+
+    The command-line flags that override the environment are added and read in
+    ``clonewatch/commands/sink_options.py``.
+    """
+    return WebhookSink(config if config is not None else WebhookConfig.from_env(env))
 
 
 @dataclass

@@ -20,9 +20,9 @@ import pytest
 
 from schemas.alert import Alert, RiskScore
 from streams.sinks.base import OutputRecord
-from streams.sinks.elasticsearch import ElasticsearchBackend
-from streams.sinks.opensearch import OpenSearchBackend
-from streams.sinks.search_common import IndexNames, Product, SearchBackend, SearchSettings
+from streams.sinks.search import IndexNames, Product, SearchBackend, SearchSettings
+from streams.sinks.search.elasticsearch import ElasticsearchBackend
+from streams.sinks.search.opensearch import OpenSearchBackend
 
 DEFAULT_PORTS = {
     "elasticsearch": ("CLONEWATCH_ES_PORT", 19200),

@@ -33,7 +33,7 @@ from detectors.engine import Engine
 from schemas import Alert, QueryEvent
 from streams.replay import to_record
 from streams.sinks.base import OutputRecord, SinkError
-from streams.sinks.search_common import Product, SearchBackend, build_search_sink
+from streams.sinks.search import Product, SearchBackend, build_search_sink
 from tests.synthetic import synthetic_events
 
 pytestmark = pytest.mark.integration

@@ -20,14 +20,8 @@ from sinks_fixtures import (
 
 from clonewatch.commands import setup as setup_command
 from streams.sinks.base import OutputRecord
-from streams.sinks.search_common import (
-    IndexNames,
-    Product,
-    SearchBackend,
-    SearchSink,
-    build_search_sink,
-    latest_risk_id,
-)
+from streams.sinks.search import IndexNames, Product, SearchBackend, SearchSink, build_search_sink
+from streams.sinks.search.layout import latest_risk_id
 
 pytestmark = pytest.mark.integration
 __all__ = ["inspector", "namespace", "product", "search_url"]  # fixtures used by name

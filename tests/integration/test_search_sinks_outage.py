@@ -24,7 +24,7 @@ from sinks_fixtures import (
 )
 
 from streams.sinks.base import SinkError
-from streams.sinks.search_common import Product, SearchBackend, SearchSink, build_search_sink
+from streams.sinks.search import Product, SearchBackend, SearchSink, build_search_sink
 
 pytestmark = pytest.mark.integration
 __all__ = ["inspector", "namespace", "product", "search_url"]  # fixtures used by name

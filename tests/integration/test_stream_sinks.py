@@ -12,7 +12,7 @@ from service_probes import http_json
 from stream_support import StreamEnv, WebhookReceiver, replay_alerts, webhook_env, write_log
 
 from streams.kafka_io import read_topic
-from streams.sinks.search_common import TEMPLATE_PRIORITY, IndexNames
+from streams.sinks.search import TEMPLATE_PRIORITY, IndexNames
 from streams.sinks.webhook_verify import generate_secret, verify
 
 pytestmark = pytest.mark.integration

@@ -9,13 +9,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from streams.sinks.search_common import effective_mappings
+from streams.sinks.search import effective_mappings
 
 ROOT = Path(__file__).resolve().parents[2]
 KIBANA = ROOT / "dashboards" / "kibana" / "clonewatch.ndjson"
 OPENSEARCH = ROOT / "dashboards" / "opensearch" / "clonewatch.ndjson"
 
-# The kind of index behind each data view, as streams.sinks.search_common composes it.
+# The kind of index behind each data view, as streams.sinks.search.layout composes it.
 VIEW_KINDS: dict[str, Literal["alert", "risk"]] = {
     "logs-clonewatch.alert-*": "alert",
     "clonewatch-risk-latest*": "risk",

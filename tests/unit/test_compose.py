@@ -14,7 +14,7 @@ import pytest
 
 from clonewatch.dashboards import default_bundle
 from streams.settings import Settings
-from streams.sinks.search_common import SearchSettings
+from streams.sinks.search import SearchSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

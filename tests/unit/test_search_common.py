@@ -13,21 +13,23 @@ from pydantic import BaseModel
 from schemas.alert import Alert, RiskScore
 from schemas.dead_letter import DeadLetter
 from streams.sinks.base import OutputRecord
-from streams.sinks.search_common import (
+from streams.sinks.search.bulk import (
+    ItemOutcome,
+    LocalRejectError,
+    classify_item,
+    keep_newest_latest,
+    operations_for,
+)
+from streams.sinks.search.layout import (
     TEMPLATE_PRIORITY,
     Features,
     IndexNames,
-    ItemOutcome,
-    LocalRejectError,
     Retention,
-    classify_item,
     effective_mappings,
     ilm_policy,
     index_templates,
     ism_policy,
-    keep_newest_latest,
     latest_risk_id,
-    operations_for,
     validate_namespace,
 )
 

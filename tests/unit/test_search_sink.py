@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from streams.sinks import search_common
 from streams.sinks.base import OutputRecord, Sink, SinkError
-from streams.sinks.search_common import (
+from streams.sinks.search import (
     BulkHttpError,
     Product,
     SearchSettings,
@@ -19,6 +20,7 @@ from streams.sinks.search_common import (
     build_search_sink,
     detect_features,
 )
+from streams.sinks.search import sink as search_sink
 
 BulkScript = Callable[[list[dict[str, Any]]], Mapping[str, Any]]
 
@@ -332,7 +334,7 @@ class TestItemResults:
         self, backend: FakeBackend, clock: Clock, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Past MAX_REJECTED undrained dead letters the oldest are dropped and counted."""
-        monkeypatch.setattr(search_common, "MAX_REJECTED", 2)
+        monkeypatch.setattr(search_sink, "MAX_REJECTED", 2)
         backend.script = [statuses(400, 400, 400)]
         sink = make_sink(backend, clock)
         sink.setup()
@@ -477,3 +479,55 @@ class TestSettings:
             assert sink.names.alert == "logs-clonewatch.alert-t1"
         with pytest.raises(ValueError, match="unknown search product"):
             build_search_sink("solr", "http://x", env={})  # type: ignore[arg-type]
+
+
+# Runs in a fresh interpreter where the two client libraries cannot be imported.
+_WITHOUT_CLIENTS = """
+import importlib.abc, sys
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("elasticsearch", "elastic_transport", "opensearchpy"):
+            raise ImportError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, Block())
+import streams.sinks.search as search
+from clonewatch.commands import replay, setup, worker
+print("imported")
+for kind in ("elasticsearch", "opensearch"):
+    try:
+        search.build_search_sink(kind, "http://127.0.0.1:1", env={})
+    except search.MissingClientError as exc:
+        print(exc)
+"""
+
+
+class TestOptionalClients:
+    """The package imports without either client; a missing one names its pip extra."""
+
+    def test_import_without_clients_and_the_extra_to_install(self) -> None:
+        """Without the clients the package and commands import; building a sink names the extra."""
+        root = Path(__file__).resolve().parents[2]
+        out = subprocess.run(
+            [sys.executable, "-c", _WITHOUT_CLIENTS],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=root,
+        ).stdout.splitlines()
+        assert out == [
+            "imported",
+            "the elasticsearch sink needs the elasticsearch client: "
+            "pip install 'clonewatch[elasticsearch]'",
+            "the opensearch sink needs the opensearch-py client: "
+            "pip install 'clonewatch[opensearch]'",
+        ]
+
+    def test_the_base_knows_no_product(self) -> None:
+        """streams/sinks/base.py and the package __init__ name neither product nor client."""
+        sinks = Path(__file__).resolve().parents[2] / "streams" / "sinks"
+        for path in (sinks / "base.py", sinks / "__init__.py"):
+            text = path.read_text(encoding="utf-8").lower()
+            assert "elasticsearch" not in text
+            assert "opensearch" not in text

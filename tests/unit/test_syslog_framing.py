@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 
 import pytest
@@ -15,8 +14,6 @@ from streams.sinks.cef import parse_cef
 from streams.sinks.syslog import (
     SiemConfig,
     SyslogSink,
-    add_siem_arguments,
-    build_siem_sink,
     format_rfc5424,
     frame_octet_counted,
     parse_octet_counted,
@@ -123,7 +120,7 @@ class TestSinkFormatting:
 
 
 class TestSettings:
-    """Configuration from URLs, environment and flags."""
+    """Configuration from URLs and the environment (the flags: test_streams_worker_sinks.py)."""
 
     def test_url_schemes_and_default_ports(self) -> None:
         """Each scheme selects its transport and its standard port."""
@@ -137,20 +134,6 @@ class TestSettings:
         """An http URL is not a syslog destination."""
         with pytest.raises(ValueError, match="tcp://"):
             SiemConfig.from_url("http://siem:514")
-
-    def test_flags_override_environment(self) -> None:
-        """--siem-url wins over CLONEWATCH_SIEM_URL; the facility comes from the environment."""
-        parser = argparse.ArgumentParser()
-        add_siem_arguments(parser)
-        args = parser.parse_args(["--siem-url", "tls://flag-host:7000"])
-        env = {"CLONEWATCH_SIEM_URL": "tcp://env-host:514", "CLONEWATCH_SIEM_FACILITY": "local7"}
-        sink = build_siem_sink(args=args, env=env)
-        assert (sink.config.host, sink.config.port, sink.config.transport) == (
-            "flag-host",
-            7000,
-            "tls",
-        )
-        assert sink.config.facility == 23
 
     def test_missing_url_is_an_error(self) -> None:
         """Without a URL the sink cannot be built."""

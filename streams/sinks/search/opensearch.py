@@ -1,40 +1,32 @@
-"""The OpenSearch sink: the shared search sink over ``opensearchpy.OpenSearch``."""
+"""The OpenSearch backend of the search sink, over ``opensearchpy.OpenSearch``."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
-from opensearchpy import OpenSearch
-from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import TransportError
 
-from streams.sinks.search_common import (
+from streams.sinks.search.backend import (
     BulkHttpError,
+    MissingClientError,
     Product,
-    SearchSettings,
-    SearchSink,
     SearchUnavailableError,
-    build_search_sink,
     error_reason,
+    logged_warnings,
 )
+from streams.sinks.search.settings import SearchSettings
 
-__all__ = ["OpenSearchBackend", "build_opensearch_sink"]
+try:
+    from opensearchpy import OpenSearch
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+    from opensearchpy.exceptions import TransportError
+except ImportError as exc:  # the optional client: pip install 'clonewatch[opensearch]'
+    raise MissingClientError("opensearch") from exc
+
+__all__ = ["OpenSearchBackend"]
 
 log = structlog.get_logger(__name__)
-
-
-@contextmanager
-def _logged_warnings() -> Iterator[None]:
-    """Turn the client's Warning-header warnings into log lines (pytest makes warnings errors)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for warning in caught:
-        log.warning("opensearch_warning", warning=str(warning.message)[:500])
 
 
 def _status(exc: TransportError) -> int | None:
@@ -67,7 +59,7 @@ class OpenSearchBackend:
         if not settings.verify_certs:
             kwargs["ssl_show_warn"] = False
             log.warning("tls_verification_disabled", sink="opensearch")
-        with _logged_warnings():
+        with logged_warnings("opensearch"):
             self._client = OpenSearch(hosts=[url], **kwargs)
 
     def request(
@@ -79,7 +71,7 @@ class OpenSearchBackend:
     ) -> tuple[int, Any]:
         """Send one request; (status, body) for any HTTP status."""
         try:
-            with _logged_warnings():
+            with logged_warnings("opensearch"):
                 answer = self._client.transport.perform_request(
                     method, path, params=params, body=body
                 )
@@ -96,7 +88,7 @@ class OpenSearchBackend:
         """Send a bulk request; its body on HTTP 200."""
         params = {"refresh": "true"} if refresh else None
         try:
-            with _logged_warnings():
+            with logged_warnings("opensearch"):
                 answer: Mapping[str, Any] = self._client.bulk(body=list(lines), params=params)
         except OSConnectionError as exc:
             raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
@@ -110,8 +102,3 @@ class OpenSearchBackend:
     def close(self) -> None:
         """Release the connection pool."""
         self._client.close()
-
-
-def build_opensearch_sink(url: str, **settings: Any) -> SearchSink:
-    """Shortcut for ``build_search_sink("opensearch", url, **settings)``."""
-    return build_search_sink("opensearch", url, **settings)

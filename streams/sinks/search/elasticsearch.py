@@ -1,41 +1,33 @@
-"""The Elasticsearch sink: the shared search sink over the ``elasticsearch`` 9.x client."""
+"""The Elasticsearch backend of the search sink, over the ``elasticsearch`` 9.x client."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import elastic_transport
 import structlog
-from elasticsearch import ApiError, Elasticsearch
 
-from streams.sinks.search_common import (
+from streams.sinks.search.backend import (
     BulkHttpError,
+    MissingClientError,
     Product,
-    SearchSettings,
-    SearchSink,
     SearchUnavailableError,
-    build_search_sink,
     error_reason,
+    logged_warnings,
 )
+from streams.sinks.search.settings import SearchSettings
 
-__all__ = ["ElasticsearchBackend", "build_elasticsearch_sink"]
+try:
+    import elastic_transport
+    from elasticsearch import ApiError, Elasticsearch
+except ImportError as exc:  # the optional client: pip install 'clonewatch[elasticsearch]'
+    raise MissingClientError("elasticsearch") from exc
+
+__all__ = ["ElasticsearchBackend"]
 
 log = structlog.get_logger(__name__)
 
 _JSON = {"accept": "application/json", "content-type": "application/json"}
-
-
-@contextmanager
-def _logged_warnings() -> Iterator[None]:
-    """Turn the client's Warning-header warnings into log lines (pytest makes warnings errors)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for warning in caught:
-        log.warning("elasticsearch_warning", warning=str(warning.message)[:500])
 
 
 class ElasticsearchBackend:
@@ -71,7 +63,7 @@ class ElasticsearchBackend:
     ) -> tuple[int, Any]:
         """Send one request; (status, body) for any HTTP status."""
         try:
-            with _logged_warnings():
+            with logged_warnings("elasticsearch"):
                 response = self._client.perform_request(
                     method, path, params=params, headers=_JSON, body=body
                 )
@@ -84,7 +76,7 @@ class ElasticsearchBackend:
     def bulk(self, lines: Sequence[Mapping[str, Any]], refresh: bool) -> Mapping[str, Any]:
         """Send a bulk request; its body on HTTP 200."""
         try:
-            with _logged_warnings():
+            with logged_warnings("elasticsearch"):
                 response = self._client.bulk(
                     operations=lines,
                     refresh=refresh or None,
@@ -101,8 +93,3 @@ class ElasticsearchBackend:
     def close(self) -> None:
         """Release the connection pool."""
         self._client.close()
-
-
-def build_elasticsearch_sink(url: str, **settings: Any) -> SearchSink:
-    """Shortcut for ``build_search_sink("elasticsearch", url, **settings)``."""
-    return build_search_sink("elasticsearch", url, **settings)
