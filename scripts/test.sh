@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole suite: system dependencies (scripts/deps.d), ruff, mypy, the unit tests twice (on
-# the mypyc-compiled engine, then on the pure Python with every doctest), then the integration
-# tests against the real Kafka, Elasticsearch and OpenSearch (scripts/services.sh).
+# Runs the whole suite: system dependencies (scripts/deps.d), ruff, mypy, the import contracts,
+# the unit tests twice (on the mypyc-compiled engine, then on the pure Python with every
+# doctest), then the integration tests against the real Kafka, Elasticsearch and OpenSearch
+# (scripts/services.sh).
 #
 # Servers that already run (from `make services-up`, another test run, or anything answering on
 # the ports) are reused and left running; the ones this run starts are stopped when it ends,
@@ -47,6 +48,7 @@ pure_unit() {  # the same unit tests on the pure Python, with the compiled modul
 
 step ruff "$BIN/ruff" check .
 step mypy "$BIN/mypy"
+step "import contracts (pyproject [tool.importlinter])" "$BIN/lint-imports" --no-cache
 if [[ "${CLONEWATCH_COMPILE:-1}" != 0 ]]; then  # 0: compiling was skipped on purpose
   step "compiled build is current (make compile)" "$BIN/python" -c \
     'import detectors, sys; print("detectors:", detectors.BUILD); sys.exit(detectors.BUILD != "compiled")'
