@@ -1,24 +1,25 @@
-"""The detection engine: QueryEvents in, Alerts and RiskScores out. Pure and deterministic."""
+"""The detection engine: QueryEvents in, Alerts and RiskScores out. Pure and deterministic.
+
+The engine scores each query and decides when a client's risk is reported;
+:mod:`detectors.outputs` builds the documents it reports.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Mapping, MutableMapping, Sequence
 
 import numpy as np
 
 from detectors.base import Observation, Reading, Signal
 from detectors.batch import Pre, precompute
-from detectors.campaign import CampaignHit, CampaignWatch
+from detectors.campaign import CampaignWatch
 from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
-from detectors.isotime import iso
+from detectors.outputs import Output, Verdict, alert, by_points, campaign_alert, risk_record
 from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket
 from detectors.population_codec import dump_populations, load_populations
-from detectors.rounding import round_to
 from detectors.signals.class_spread import ClassSpreadSignal
 from detectors.signals.coverage import CoverageSignal
 from detectors.signals.low_margin import LowMarginSignal, output_margin
@@ -26,63 +27,13 @@ from detectors.signals.novelty import NoveltySignal
 from detectors.signals.steps import StepSignal
 from detectors.signals.volume import VolumeSignal
 from detectors.state import ClientState, ModelClientState
-from schemas import (
-    CAMPAIGN_RULE_ID,
-    CAMPAIGN_RULE_NAME,
-    CAMPAIGN_RULE_VERSION,
-    LEVEL_ORDER,
-    RULE_ID,
-    SEVERITY_BY_LEVEL,
-    Alert,
-    AlertEvent,
-    ClonewatchContext,
-    QueryEvent,
-    RiskLevel,
-    RiskRecord,
-    Source,
-    User,
-    level_for_score,
-)
-from schemas.alert import Rule
+from schemas import LEVEL_ORDER, QueryEvent, level_for_score
 
-Output = Alert | RiskRecord
 _CAMPAIGN_LEVEL = LEVEL_ORDER["low"]  # an account reaching it counts towards a campaign
-CAMPAIGN_RULE = Rule(id=CAMPAIGN_RULE_ID, name=CAMPAIGN_RULE_NAME, version=CAMPAIGN_RULE_VERSION)
-SIGNAL_TITLES = {
-    "novelty": "inputs unlike the model's benign traffic",
-    "steps": "systematic small steps between queries",
-    "coverage": "unusually wide coverage of the input space",
-    "low_margin": "queries near the decision boundary",
-    "class_spread": "predicted classes spread more evenly than natural traffic",
-    "volume": "high query volume",
-}
 
 
 def _label(p: Pre) -> int:
     return -1 if p.label is None else p.label
-
-
-def _by_points(kv: tuple[str, float]) -> float:
-    return -kv[1]
-
-
-def digest(*parts: object) -> str:
-    text = "|".join(str(p) for p in parts)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-class _Verdict:
-    """The risk of a (client, model) after one query, and why."""
-
-    __slots__ = ("level", "readings", "risk", "shares")
-
-    def __init__(
-        self, risk: float, level: RiskLevel, shares: dict[str, float], readings: dict[str, Reading]
-    ) -> None:
-        self.risk = risk
-        self.level = level
-        self.shares = shares
-        self.readings = readings
 
 
 class Engine:
@@ -307,7 +258,7 @@ class Engine:
         st.last_ts = ts if ts > st.last_ts else st.last_ts  # max(st.last_ts, ts)
         risk, shares = self.combiner.risk(st.evidence, st.n)
         st.risk = risk
-        self._emit(ev, ts, st, _Verdict(risk, level_for_score(risk), shares, readings), out)
+        self._emit(ev, ts, st, Verdict(risk, level_for_score(risk), shares, readings), out)
         if risk >= cfg.learn_below_risk or not learn_eligible(st.n) or obs.retry:
             return None
         froze = False
@@ -330,7 +281,7 @@ class Engine:
         return "freeze" if froze else "epoch" if epoch else None
 
     def _emit(
-        self, ev: QueryEvent, ts: float, st: ModelClientState, v: _Verdict, out: list[Output]
+        self, ev: QueryEvent, ts: float, st: ModelClientState, v: Verdict, out: list[Output]
     ) -> None:
         cfg = self.config
         rank = LEVEL_ORDER[v.level]
@@ -338,7 +289,7 @@ class Engine:
         if rank > st.alerted_level and st.n >= cfg.min_queries_to_alert:
             before = st.alerted_level
             st.alerted_level = rank
-            out.append(self._alert(ev, st, v))
+            out.append(alert(ev, st, v))
             alerted = True
             self.stats[f"alerts_{v.level}"] += 1
             if (
@@ -359,13 +310,13 @@ class Engine:
         )
         if due or alerted:
             st.last_emit_n, st.last_emit_ts = st.n, ts
-            out.append(self._risk(ev, st, v, ts))
+            out.append(risk_record(ev, st, v, ts))
 
     def _campaign(
-        self, ev: QueryEvent, ts: float, st: ModelClientState, v: _Verdict, out: list[Output]
+        self, ev: QueryEvent, ts: float, st: ModelClientState, v: Verdict, out: list[Output]
     ) -> None:
         """This account reached `low`: alert on the accounts of a campaign it completes."""
-        top = min(v.shares.items(), key=_by_points)[0] if v.shares else "none"  # the strongest
+        top = min(v.shares.items(), key=by_points)[0] if v.shares else "none"  # the strongest
         key = (ev.model_id, top)
         watch = self.campaigns.get(key)
         if watch is None:
@@ -375,111 +326,6 @@ class Engine:
         if hit is None:
             return
         for member in hit.new_members:
-            out.append(self._campaign_alert(ev, st, hit, watch, member))
+            out.append(campaign_alert(ev, st, hit, watch, member, self.config))
             self.stats[f"campaign_alerts_{hit.level}"] += 1
         st.alerted_level = max(st.alerted_level, LEVEL_ORDER[hit.level])
-
-    def _campaign_alert(
-        self,
-        ev: QueryEvent,
-        st: ModelClientState,
-        hit: CampaignHit,
-        watch: CampaignWatch,
-        member: str,
-    ) -> Alert:
-        """One account's campaign alert, raised on the event that found the campaign."""
-        own = member == ev.client_id
-        seen = watch.member(member)
-        n = st.n if own or seen is None else seen.n
-        ip = st.source_ip if own else (seen.source_ip if seen is not None else "")
-        score = round_to(hit.risk, 2)
-        k = len(hit.members)
-        minutes = self.config.campaign_window_s / 60.0
-        context = {
-            "model_id": ev.model_id,
-            "risk_level": hit.level,
-            "queries_observed": n,
-            "trigger_event_id": ev.event_id,
-            "signals": [{"name": "campaign", "value": float(k), "score": score}],
-            "campaign_id": hit.campaign_id,
-            "campaign_members": hit.members,
-        }
-        return Alert(
-            timestamp=iso(ev.ts),
-            event=AlertEvent(
-                id=digest(CAMPAIGN_RULE_ID, member, ev.model_id, hit.campaign_id),
-                severity=SEVERITY_BY_LEVEL[hit.level],
-                risk_score=score,
-                risk_score_norm=score,
-            ),
-            rule=CAMPAIGN_RULE,
-            user=User(id=member),
-            source=Source(ip=ip) if ip else None,
-            message=(
-                f"Client {member} is one of {k} accounts whose risk on model {ev.model_id} rose "
-                f"in their first queries within {minutes:.0f} minutes of each other, led by "
-                f"{SIGNAL_TITLES.get(watch.profile, watch.profile)}: far more than the model's "
-                f"usual rate, a likely extraction campaign ({hit.level}, risk {hit.risk:.0f})."
-            ),
-            clonewatch=ClonewatchContext.model_validate(context),
-        )
-
-    @staticmethod
-    def _context(ev: QueryEvent, st: ModelClientState, v: _Verdict) -> dict[str, Any]:
-        """The ``clonewatch`` object of an output, in its wire form."""
-        readings = v.readings
-        shares: Iterable[tuple[str, float]] = v.shares.items()
-        if v.risk != 0.0:  # at risk 0 every share is 0: a stable sort keeps their order
-            shares = sorted(shares, key=_by_points)
-        signals = [
-            {
-                "name": k,
-                "value": val if (val := readings[k].value) == 0.0 else round_to(val, 4),
-                "score": pts if pts == 0.0 else round_to(pts, 2),  # a zero is kept as it is
-            }
-            for k, pts in shares
-            if k in readings
-        ]
-        return {
-            "model_id": ev.model_id,
-            "risk_level": v.level,
-            "queries_observed": st.n,
-            "trigger_event_id": ev.event_id,
-            "signals": signals,
-        }
-
-    def _alert(self, ev: QueryEvent, st: ModelClientState, v: _Verdict) -> Alert:
-        top = [k for k, pts in sorted(v.shares.items(), key=_by_points) if pts >= 1.0][:3]
-        why = "; ".join(f"{SIGNAL_TITLES.get(k, k)} ({v.shares[k]:.0f} pts)" for k in top)
-        score = round_to(v.risk, 2)
-        return Alert(
-            timestamp=iso(ev.ts),
-            event=AlertEvent(
-                id=digest(RULE_ID, ev.client_id, ev.model_id, v.level, st.episode),
-                severity=SEVERITY_BY_LEVEL[v.level],
-                risk_score=score,
-                risk_score_norm=score,
-            ),
-            user=User(id=ev.client_id),
-            source=Source(ip=st.source_ip) if st.source_ip else None,
-            message=(
-                f"Client {ev.client_id} may be extracting model {ev.model_id}: risk {v.risk:.0f} "
-                f"({v.level}) after {st.n} queries; {why or 'several weak signals'}."
-            ),
-            clonewatch=ClonewatchContext.model_validate(self._context(ev, st, v)),
-        )
-
-    def _risk(self, ev: QueryEvent, st: ModelClientState, v: _Verdict, ts: float) -> RiskRecord:
-        # digest("risk", client, model, n, episode), without the generic join
-        text = f"risk|{ev.client_id}|{ev.model_id}|{st.n}|{st.episode}"
-        rid = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-        doc = {
-            "@timestamp": iso(ts),
-            "event": {"kind": "metric", "id": rid},
-            "user": {
-                "id": ev.client_id,
-                "risk": {"calculated_score_norm": round_to(v.risk, 2), "calculated_level": v.level},
-            },
-            "clonewatch": self._context(ev, st, v),
-        }
-        return RiskRecord(rid, ev.client_id, v.level, doc)

@@ -30,6 +30,7 @@ COMPILED = (
     "config",
     "engine",
     "isotime",
+    "outputs",
     "population",
     "rounding",
     "scratch",

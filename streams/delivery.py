@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from detectors.engine import Output, digest
+from detectors.outputs import Output, digest
 from schemas.alert import Alert
 from schemas.dead_letter import DeadLetter
 from streams.sinks.base import OutputRecord, RecordKind, Sink, SinkError
