@@ -29,9 +29,12 @@ __all__ = ["OpenSearchBackend"]
 log = structlog.get_logger(__name__)
 
 
-def _status(exc: TransportError) -> int | None:
+def _http_status(exc: TransportError) -> int:
+    """The HTTP status of a failed request; SearchUnavailableError if there was no HTTP answer."""
     status = exc.status_code
-    return status if isinstance(status, int) else None
+    if isinstance(exc, OSConnectionError) or not isinstance(status, int):
+        raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
+    return status
 
 
 class OpenSearchBackend:
@@ -75,13 +78,8 @@ class OpenSearchBackend:
                 answer = self._client.transport.perform_request(
                     method, path, params=params, body=body
                 )
-        except OSConnectionError as exc:
-            raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
-        except TransportError as exc:
-            status = _status(exc)
-            if status is None:
-                raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
-            return status, exc.info
+        except TransportError as exc:  # ConnectionError too: no HTTP answer
+            return _http_status(exc), exc.info
         return 200, answer
 
     def bulk(self, lines: Sequence[Mapping[str, Any]], refresh: bool) -> Mapping[str, Any]:
@@ -90,13 +88,8 @@ class OpenSearchBackend:
         try:
             with logged_warnings("opensearch"):
                 answer: Mapping[str, Any] = self._client.bulk(body=list(lines), params=params)
-        except OSConnectionError as exc:
-            raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
-        except TransportError as exc:
-            status = _status(exc)
-            if status is None:
-                raise SearchUnavailableError(f"{type(exc).__name__}: {exc.error}") from exc
-            raise BulkHttpError(status, error_reason(exc.info)) from exc
+        except TransportError as exc:  # ConnectionError too: no HTTP answer
+            raise BulkHttpError(_http_status(exc), error_reason(exc.info)) from exc
         return answer
 
     def close(self) -> None:
