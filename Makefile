@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The engine's per-event Python compiled with mypyc (CLONEWATCH_COMPILE=0: keep the pure Python).
-$(NATIVE): $(STAMP) $(wildcard detectors/*.py) scripts/compile.py
+$(NATIVE): $(STAMP) $(wildcard detectors/*.py detectors/*/*.py) scripts/compile.py
 	$(BIN)/python scripts/compile.py
 
 compile: $(NATIVE)
