@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "clonewatch.commands.dashboards",
     "clonewatch.commands.setup",
     "clonewatch.commands.report",
+    "clonewatch.commands.redteam",
 )
 
 
