@@ -1,3 +1,7 @@
 """Clonewatch: streaming detection of model-extraction attacks on prediction APIs."""
 
-__version__ = "0.1.0"
+from streams.version import VERSION
+
+__version__ = VERSION  # one source: pyproject.toml's version, read from the package metadata
+
+__all__ = ["__version__"]
