@@ -56,4 +56,4 @@ services-status:
 
 clean:
 	rm -rf $(VENV) clonewatch-out .mypy_cache .ruff_cache .pytest_cache build $(NATIVE)
-	rm -f detectors/*.so
+	find detectors -name "*.so" -delete
