@@ -1,0 +1,111 @@
+"""Issue 17's red team: each evasion of the seed-3 day against the engine, with its targets.
+
+Targets (issue 17, "Figures to reach"): at least 7 of the 8 attackers caught under every
+evasion, at most 1 % of benign clients flagged (high or above), and 8 of 8 under warm-up
+poisoning and dimension hijack, whose fixes are structural. An evasion the engine loses to
+today is marked ``xfail(strict=True)``: when a fix makes it pass, the strict xfail fails the
+run, and the mark is then removed. The day is the conftest's (half the benign scale).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from clonewatch.commands.redteam import RedteamRow, evasion_names
+
+MIN_CAUGHT = 7
+STRUCTURAL = frozenset(
+    {
+        "warm-up poisoning 1e20",
+        "warm-up poisoning 1e12",
+        "warm-up poisoning 1e308",
+        "dimension hijack",
+    }
+)
+MAX_BENIGN_SHARE = 0.01
+
+#: Evasions the engine loses to today, and why (issue 17's items).
+FAILING_TODAY: dict[str, str] = {
+    "warm-up poisoning 1e20": "issue 17 item 1: one far-out event per model ruins the baseline",
+    "warm-up poisoning 1e12": "issue 17 item 1: one far-out event per model ruins the baseline",
+    "warm-up poisoning 1e308": "issue 17 item 1: one far-out event per model ruins the baseline",
+    "dimension hijack": "issue 17 item 2: the first event fixes a model's dimension",
+    "model hop (8 ids every 4th)": "issue 17 item 3: decoy models evict the real model's state",
+    "dilution 2:1": "issue 17 item 4: natural padding averages the evidence away",
+    "dilution 3:1": "issue 17 item 4: natural padding averages the evidence away",
+    "dilution 4:1": "issue 17 item 4: natural padding averages the evidence away",
+    "key rotation every 12": "issue 17 item 5: keys are not pooled by network and agent",
+    "key rotation every 4": "issue 17 item 5: keys are not pooled by network and agent",
+    "one query per key": "issue 17 item 5: keys under the alert floor never add up",
+    "rotation over many /24s": "issue 17 item 5: keys are not pooled by behaviour",
+    "threshold learner (adaptive)": "issue 17 item 5: fresh keys below the line never add up",
+}
+
+
+def _cases(failing: dict[str, str]) -> list[object]:
+    return [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=failing[name]))
+        if name in failing
+        else name
+        for name in evasion_names()
+    ]
+
+
+def _row(rows: dict[str, RedteamRow], evasion: str) -> RedteamRow:
+    row = rows[evasion]
+    assert len(row.attackers) == 8, "the seed-3 day has eight attackers"
+    return row
+
+
+@pytest.mark.slow
+class TestCatchRate:
+    """Attackers caught: alerts at high or above naming at least half of the keys used."""
+
+    @pytest.mark.parametrize("evasion", _cases(FAILING_TODAY))
+    def test_attackers_caught(self, redteam_rows: dict[str, RedteamRow], evasion: str) -> None:
+        """At least 7 of 8 attackers caught (8 of 8 for poisoning and dimension hijack)."""
+        row = _row(redteam_rows, evasion)
+        need = len(row.attackers) if evasion in STRUCTURAL else MIN_CAUGHT
+        missed = [a.name for a in row.attackers if not a.caught]
+        assert row.caught >= need, f"{row.caught}/{len(row.attackers)} caught; missed {missed}"
+
+
+@pytest.mark.slow
+class TestBenignCost:
+    """The evasions must not buy their misses with honest clients' alerts either."""
+
+    @pytest.mark.parametrize("evasion", evasion_names())
+    def test_benign_flagged(self, redteam_rows: dict[str, RedteamRow], evasion: str) -> None:
+        """At most 1 % of benign clients flagged at high or above."""
+        row = _row(redteam_rows, evasion)
+        assert row.benign_flag_rate <= MAX_BENIGN_SHARE, row.benign_flagged_keys
+
+    def test_day_is_whole(self, redteam_rows: dict[str, RedteamRow]) -> None:
+        """Every evasion replayed the whole day: no event became a dead letter unexplained."""
+        for name, row in redteam_rows.items():
+            reasons = set(row.dead_letter_reasons)
+            assert reasons <= {"feature dimension mismatch"}, (name, row.dead_letter_reasons)
+
+
+@pytest.mark.slow
+class TestQueriesToAlert:
+    """Padding may delay an alert, at worst in proportion to the padding (issue 17 item 4)."""
+
+    @pytest.mark.parametrize(
+        "k",
+        [
+            pytest.param(
+                k, marks=pytest.mark.xfail(strict=True, reason=FAILING_TODAY[f"dilution {k}:1"])
+            )
+            for k in (2, 3, 4)
+        ],
+    )
+    def test_dilution_delay(self, redteam_rows: dict[str, RedteamRow], k: int) -> None:
+        """The median queries to alert under k:1 padding stays within 2 (k + 1) times the
+        undiluted median."""
+        plain = redteam_rows["none"].median_queries_to_alert
+        diluted = redteam_rows[f"dilution {k}:1"].median_queries_to_alert
+        assert math.isfinite(plain)
+        assert diluted <= 2 * (k + 1) * plain, (plain, diluted)
