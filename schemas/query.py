@@ -21,8 +21,22 @@ from pydantic import (
 from schemas.dead_letter import DeadLetter
 
 SCHEMA_VERSION = 1
-MAX_EVENT_BYTES = 64 * 1024
+# The size cap of one event (a log line or a Kafka message value). It holds the largest valid
+# event: 4,096 features and 4,096 probabilities, each in the longest form a float64 takes in
+# shortest round-trip notation (24 bytes, -2.2250738585072014e-308, and a comma), ids at their
+# maximum length written as JSON escapes (12 bytes a character), about 209 KB in all, which
+# leaves some 50 KB for user_agent, labels and the rest (tests/schemas/test_query_limits.py).
+MAX_EVENT_BYTES = 256 * 1024
 MAX_FEATURES = 4096
+# The accepted timestamps: their UTC instant, in epoch seconds, from 0001-01-01T00:00:00Z to
+# 9999-12-31T23:59:59Z, the range the engine's RFC 3339 outputs can show. A time inside the
+# range written with an offset that puts it outside (9999-12-31T23:59:59-14:00 is in year
+# 10000 UTC) is a dead letter like any other out-of-range time.
+MIN_TIMESTAMP = -62135596800  # 0001-01-01T00:00:00Z
+MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
+_OUT_OF_RANGE = (
+    "timestamp out of range: its UTC time must be from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+)
 
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Probability = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0, le=1.0)]
@@ -64,20 +78,16 @@ class QueryEvent(BaseModel):
     @field_validator("timestamp", mode="before")
     @classmethod
     def _timestamp(cls, v: Any) -> datetime:
-        if type(v) is float and v - v == 0.0:  # the common case first: finite epoch seconds
-            try:
-                return datetime.fromtimestamp(v, UTC)
-            except (OverflowError, OSError, ValueError) as exc:
-                raise ValueError("timestamp epoch seconds out of range") from exc
+        if type(v) is float and MIN_TIMESTAMP <= v <= MAX_TIMESTAMP:  # the common case first
+            return datetime.fromtimestamp(v, UTC)  # (NaN and infinities fail the comparison)
         if isinstance(v, bool):
             raise ValueError("timestamp must be an RFC 3339 string or epoch seconds")
         if isinstance(v, int | float):
-            if not math.isfinite(v):
+            if isinstance(v, float) and not math.isfinite(v):
                 raise ValueError("timestamp must be finite")
-            try:
-                return datetime.fromtimestamp(float(v), tz=UTC)
-            except (OverflowError, OSError, ValueError) as exc:
-                raise ValueError("timestamp epoch seconds out of range") from exc
+            if not MIN_TIMESTAMP <= v <= MAX_TIMESTAMP:  # an int of any size compares exactly
+                raise ValueError(_OUT_OF_RANGE)
+            return datetime.fromtimestamp(float(v), tz=UTC)
         if isinstance(v, str):
             try:
                 parsed = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -85,6 +95,8 @@ class QueryEvent(BaseModel):
                 raise ValueError("timestamp is not an RFC 3339 date-time") from exc
             if parsed.tzinfo is None:
                 raise ValueError("timestamp must carry a UTC offset")
+            if not MIN_TIMESTAMP <= parsed.timestamp() <= MAX_TIMESTAMP:  # e.g. -14:00 in 9999
+                raise ValueError(_OUT_OF_RANGE)
             return parsed
         raise ValueError("timestamp must be an RFC 3339 string or epoch seconds")
 

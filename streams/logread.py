@@ -19,12 +19,12 @@ file and line of anything that is not one.
 
 >>> import tempfile, gzip, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "log.jsonl"
->>> _ = path.write_bytes(gzip.compress(b'{"a": 1}\\n\\n' + b"x" * 70_000 + b"\\n{}\\n"))
+>>> _ = path.write_bytes(gzip.compress(b'{"a": 1}\\n\\n' + b"x" * 300_000 + b"\\n{}\\n"))
 >>> with LogReader(path) as reader:
 ...     for number, line in reader:
 ...         print(number, line if isinstance(line, bytes) else line.size)
 1 b'{"a": 1}'
-3 70000
+3 300000
 4 b'{}'
 >>> reader.lines, reader.records, reader.oversize
 (4, 3, 1)
