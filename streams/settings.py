@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from streams.redact import register_secret
+
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
@@ -144,6 +146,8 @@ class Settings(BaseModel):
             raise ValueError(f"ssl_cafile {self.ssl_cafile} is not a readable file")
         if not self.bootstrap_servers.strip():
             raise ValueError("bootstrap_servers is empty")
+        if self.sasl_password is not None:  # masked in every log from now on
+            register_secret(self.sasl_password.get_secret_value())
         return self
 
     # ---- loading -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import structlog
 from clonewatch.cli import CommandError
 from clonewatch.commands.produce import add_connection_arguments, load_settings
 from clonewatch.commands.sink_options import add_sink_arguments, build_sink
+from clonewatch.logs import guard_library_loggers
 from detectors.kernels.warmup import warm_up
 from streams.kafka_io import ensure_topics, make_producer, tail_records
 from streams.metrics import MetricsServer
@@ -105,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
     from streams.app import build_pipeline  # noqa: PLC0415
 
+    guard_library_loggers()  # Faust, mode and aiokafka loggers exist now: rate-limit them
+
     settings = load_settings(
         args,
         app_id=args.app_id,
@@ -153,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         quiet=True,
         redirect_stdouts=False,
     )
+    guard_library_loggers()  # and those Faust's worker made while setting up
     code = 0
     try:
         worker.execute_from_commandline()

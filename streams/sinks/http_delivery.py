@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.logread import read_objects
+from streams.redact import register_secret
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 
@@ -302,5 +303,7 @@ def read_secret(value: str | None, file: str | None, what: str) -> str | None:
             raise ValueError(f"cannot read the {what} file {file}: {exc.strerror}") from exc
         if not text:
             raise ValueError(f"the {what} file {file} is empty")
+        register_secret(text)  # masked in every log from now on
         return text
+    register_secret(value)
     return value.strip() if value else None

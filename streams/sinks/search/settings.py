@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from streams.redact import register_secret
 from streams.sinks.search.layout import DEFAULT_NAMESPACE, Retention, validate_namespace
 
 IndexMode = Literal["auto", "data_stream", "dated"]
@@ -57,6 +58,8 @@ class SearchSettings:
             )
         if self.password is not None and self.username is None:
             raise ValueError("a password needs a username")
+        register_secret(self.password)  # masked in every log from now on
+        register_secret(self.api_key)
 
     @property
     def retention(self) -> Retention:
