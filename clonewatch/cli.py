@@ -93,4 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m clonewatch.cli``: run the imported module's main, whose CommandError is the
+    # one the commands raise (this file's own copy, __main__.CommandError, is another class).
+    from clonewatch.cli import main as _main
+
+    sys.exit(_main())

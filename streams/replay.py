@@ -22,6 +22,8 @@ from streams.sinks.base import OutputRecord, Sink
 
 BATCH_SIZE = 256
 YOUNG_GC_THRESHOLD = 20_000  # container allocations between young collections while replaying
+# What the summary's events/s measures: the run as it went, not a benchmark's warm rate.
+RATE_NOTE = "whole run: decoding and first-use JIT compilation included; make bench: warm rate"
 
 
 @dataclass(slots=True)
@@ -52,7 +54,7 @@ class ReplaySummary:
             f"alerts       {sum(self.alerts_by_level.values())} ({levels})\n"
             f"risk scores  {self.risk_scores}\n"
             f"dead letters {self.dead_letters}\n"
-            f"events/s     {self.events_per_second:,.0f}"
+            f"events/s     {self.events_per_second:,.0f} ({RATE_NOTE})"
         )
 
 
@@ -83,13 +85,22 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
+class UnwritableOutputError(OSError):
+    """An output file could not be opened for writing (no such directory, permission, ...)."""
+
+
 class _Writer:
     """Writes each record kind as JSONL to its own optional file."""
 
     def __init__(self, paths: dict[str, Path | None]) -> None:
         self.files: dict[str, IO[bytes] | None] = {}
         for kind, path in paths.items():
-            self.files[kind] = path.open("wb") if path else None
+            try:
+                self.files[kind] = path.open("wb") if path else None
+            except OSError as exc:
+                self.close()
+                why = exc.strerror or exc
+                raise UnwritableOutputError(f"cannot write {path}: {why}") from exc
 
     def write(self, kind: str, doc: dict[str, Any]) -> None:
         fh = self.files.get(kind)
@@ -208,6 +219,7 @@ __all__ = [
     "ReplayResult",
     "ReplaySummary",
     "UnreadableInputError",
+    "UnwritableOutputError",
     "dead_letter_record",
     "replay_lines",
     "replay_numbered",

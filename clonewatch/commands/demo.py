@@ -41,7 +41,7 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     simulate(log_path, truth_path, seed=args.seed, scale=args.scale)
     print("[2/4] replaying through the engine", file=sys.stderr)
-    result = replay_file(
+    result, _ = replay_file(
         str(log_path),
         alerts=out / "alerts.jsonl",
         scores=out / "scores.jsonl",

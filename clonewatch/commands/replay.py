@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,18 @@ import structlog
 from threadpoolctl import threadpool_limits
 
 from clonewatch.cli import CommandError
+from clonewatch.commands.output_paths import check_distinct, check_writable, claim_default
 from clonewatch.commands.sink_options import add_search_arguments, search_sinks
 from clonewatch.progress import progress
 from detectors.config import EngineConfig
 from detectors.engine import Engine
-from streams.replay import ReplayResult, UnreadableInputError, replay_path
+from streams.logread import LogReader
+from streams.replay import (
+    ReplayResult,
+    UnreadableInputError,
+    UnwritableOutputError,
+    replay_numbered,
+)
 from streams.sinks.base import Sink
 
 log = structlog.get_logger()
@@ -29,7 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Replay a JSONL QueryEvent log (.gz accepted, - for stdin) through the engine.",
     )
     p.add_argument("log", help="JSONL log file, .gz accepted, or - for standard input")
-    p.add_argument("--alerts", type=Path, help="write alerts as JSONL here")
+    p.add_argument(
+        "--alerts",
+        type=Path,
+        help="write alerts as JSONL here (default: alerts.jsonl next to the log, or in the "
+        "current folder for standard input; alerts-2.jsonl... when that exists)",
+    )
     p.add_argument("--scores", type=Path, help="write risk scores as JSONL here")
     p.add_argument("--dead-letter", type=Path, help="write dead-letter records as JSONL here")
     p.add_argument(
@@ -72,6 +85,15 @@ def _sinks(args: argparse.Namespace) -> list[Sink]:
     return sinks
 
 
+def default_alerts_folder(log_path: str) -> Path:
+    """Where alerts go without ``--alerts``: next to a log file, else the current folder."""
+    if log_path != "-" and Path(log_path).is_file():
+        folder = Path(log_path).resolve().parent
+        if os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    return Path.cwd()
+
+
 def replay_file(
     log_path: str,
     *,
@@ -82,34 +104,62 @@ def replay_file(
     sinks: list[Sink] | None = None,
     keep_scores: bool = False,
     engine: Engine | None = None,
-) -> ReplayResult:
+    default_alerts: bool = False,
+) -> tuple[ReplayResult, Path | None]:
     """Replay with a progress bar, one BLAS thread (the engine is single-core by design).
 
     ``log_path`` is anything :class:`~streams.logread.LogReader` opens: a file, ``-``, a
-    FIFO or ``/dev/fd/N``; one that cannot be opened is an error before any output is written.
+    FIFO or ``/dev/fd/N``; one that cannot be opened is an error before any output is
+    written. With ``default_alerts`` and no ``alerts``, the alerts go to a new file
+    (:func:`default_alerts_folder`), created only once the log is open. Returns the
+    result and the alerts file.
     """
     with progress("replay") as advance, threadpool_limits(1):
         try:
-            return replay_path(
-                log_path,
-                engine=engine or Engine(EngineConfig(seed=seed)),
-                alerts_path=alerts,
-                scores_path=scores,
-                dead_letter_path=dead_letter,
-                sinks=sinks or [],
-                keep_scores=keep_scores,
-                on_progress=advance,
-            )
-        except UnreadableInputError as exc:
+            with LogReader(log_path) as reader:
+                if alerts is None and default_alerts:
+                    alerts = claim_default(default_alerts_folder(log_path), "alerts", ".jsonl")
+                result = replay_numbered(
+                    reader,
+                    source=str(log_path),
+                    engine=engine or Engine(EngineConfig(seed=seed)),
+                    alerts_path=alerts,
+                    scores_path=scores,
+                    dead_letter_path=dead_letter,
+                    sinks=sinks or [],
+                    keep_scores=keep_scores,
+                    on_progress=advance,
+                )
+        except (UnreadableInputError, UnwritableOutputError) as exc:
             raise CommandError(str(exc), 1) from exc
+    return result, alerts
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse outputs that are inputs or each other (exit 2), then unwritable ones (exit 1)."""
+    outputs: dict[str, Path | None] = {
+        "--alerts": args.alerts,
+        "--scores": args.scores,
+        "--dead-letter": args.dead_letter,
+        "--save-baseline": args.save_baseline,
+    }
+    check_distinct(
+        {"LOG": args.log, "--load-baseline": args.load_baseline},
+        outputs,
+        may_replace={"--save-baseline": "--load-baseline"},
+    )
+    for name, path in outputs.items():
+        if path is not None:
+            check_writable(name, path)
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    """Replay a log and print the summary."""
+    """Replay a log and print the summary (and where the alerts went)."""
+    check_paths(args)
     engine = _engine(args.seed, args.load_baseline)
     sinks = _sinks(args)
     try:
-        result = replay_file(
+        result, alerts_path = replay_file(
             args.log,
             seed=args.seed,
             alerts=args.alerts,
@@ -117,6 +167,7 @@ def run_replay(args: argparse.Namespace) -> int:
             dead_letter=args.dead_letter,
             sinks=sinks,
             engine=engine,
+            default_alerts=True,
         )
     finally:
         for sink in sinks:
@@ -139,8 +190,11 @@ def run_replay(args: argparse.Namespace) -> int:
             "dead_letters": s.dead_letters,
             "dead_letter_reasons": s.dead_letter_reasons,
             "events_per_second": round(s.events_per_second, 1),
+            "alerts_file": str(alerts_path),
         }
         print(json.dumps(out, indent=2))
     else:
         print(s.format())
+        chosen = "" if args.alerts is not None else " (the default; --alerts FILE to choose)"
+        print(f"alerts file  {alerts_path}{chosen}")
     return 0
