@@ -55,13 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Detect model-extraction attacks in inference query logs.",
     )
     parser.add_argument("--version", action="version", version=f"clonewatch {__version__}")
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
-    parser.add_argument("--log-format", choices=("json", "console"), default=None)
+    _add_global_options(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         register: _Registrar = importlib.import_module(name).register
         register(sub)
+    for command in sub.choices.values():  # also after the sub-command: replay --log-level DEBUG
+        _add_global_options(command, argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """``--log-level`` and ``--log-format``; a sub-command's copy sets them only when given."""
+    parser.add_argument("--log-level", default=default, help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        default=default,
+        help="json: every stderr line is a JSON object (default: console on a terminal)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -134,8 +134,12 @@ def run(args: argparse.Namespace) -> int:
     )
     dead_letter = DeadLetterFile(path)
     if not dead_letter.path.exists():
+        if args.dead_letter is not None:  # a file the user named: a mistake, not an empty spool
+            raise CommandError(f"cannot read {path}: no such file", 1)
         print(f"{path}: nothing to redeliver")
         return 0
+    if not dead_letter.path.is_file():
+        raise CommandError(f"cannot read {path}: not a regular file", 1)
     redeliver = _Redeliverer(args)
     try:
         removed, kept = dead_letter.process(redeliver)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 
@@ -42,9 +43,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"accepted clock skew in seconds (default {DEFAULT_TOLERANCE})",
     )
     parser.add_argument(
-        "--now", type=float, default=None, help="verify as of this unix time (default: now)"
+        "--now", type=unix_time, default=None, help="verify as of this unix time (default: now)"
     )
     parser.set_defaults(func=run)
+
+
+def unix_time(text: str) -> float:
+    """A finite number of seconds (``--now``); NaN would skip the tolerance check.
+
+    >>> unix_time("1700000000.5")
+    1700000000.5
+    >>> unix_time("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: not a finite unix time: 'nan'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite unix time: {text!r}")
+    return value
 
 
 def parse_headers(text: str) -> dict[str, str]:

@@ -20,12 +20,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the format prefix, not a secret)
 DEFAULT_TOLERANCE = 300
+MAX_TIMESTAMP_DIGITS = 19  # more than any unix time in seconds needs (and int64's width)
 
 
 class WebhookVerificationError(Exception):
@@ -84,6 +86,33 @@ def sign(
     return {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": sigs}
 
 
+def parse_timestamp(raw: str) -> int:
+    """The ``webhook-timestamp`` header's integer: unix seconds in ASCII digits, nothing else.
+
+    The Standard Webhooks spec sends the integer as plain digits, so a sign, an
+    underscore, spaces or non-ASCII digits (all of which ``int()`` would take) are
+    rejected, as is anything longer than :data:`MAX_TIMESTAMP_DIGITS` digits.
+
+    >>> parse_timestamp("1700000000")
+    1700000000
+    >>> for bad in ("+1700000000", "1_700_000_000", " 1700000000", "\u0661\u0667"):
+    ...     try:
+    ...         parse_timestamp(bad)
+    ...     except WebhookVerificationError as exc:
+    ...         print(exc)
+    webhook-timestamp is not an integer in ASCII digits: '+1700000000'
+    webhook-timestamp is not an integer in ASCII digits: '1_700_000_000'
+    webhook-timestamp is not an integer in ASCII digits: ' 1700000000'
+    webhook-timestamp is not an integer in ASCII digits: '\\u0661\\u0667'
+    """
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_TIMESTAMP_DIGITS):
+        shown = raw if len(raw) <= 40 else raw[:37] + "..."
+        raise WebhookVerificationError(
+            f"webhook-timestamp is not an integer in ASCII digits: {shown!a}"
+        )
+    return int(raw)
+
+
 def _header(headers: Mapping[str, str], name: str) -> str:
     for key, value in headers.items():
         if key.lower() == name:
@@ -110,11 +139,10 @@ def verify(
     raw_sigs = _header(headers, "webhook-signature")
     if not msg_id:
         raise WebhookVerificationError("empty webhook-id")
-    try:
-        timestamp = int(raw_ts.strip())
-    except ValueError as exc:
-        raise WebhookVerificationError("webhook-timestamp is not an integer") from exc
+    timestamp = parse_timestamp(raw_ts)
     current = time.time() if now is None else now
+    if not math.isfinite(current):
+        raise ValueError(f"now must be a finite unix time, not {current}")
     if timestamp < current - tolerance:
         raise WebhookVerificationError(
             f"stale timestamp: {int(current - timestamp)} s old (tolerance {tolerance} s)"
