@@ -8,7 +8,13 @@ import sys
 from typing import Any
 
 from clonewatch.cli import CommandError
-from clonewatch.commands.produce import add_connection_arguments, load_settings
+from clonewatch.commands.produce import (
+    add_connect_timeout,
+    add_connection_arguments,
+    kafka_failure,
+    load_settings,
+    require_broker,
+)
 from streams.kafka_io import tail_records
 
 
@@ -21,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--timeout", type=float, default=None, help="stop after N idle seconds")
     p.add_argument("--json", action="store_true", help="print the raw JSON records, one a line")
     add_connection_arguments(p)
+    add_connect_timeout(p)
     p.set_defaults(func=run)
 
 
@@ -66,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         "risk": settings.topic_risk,
         "dead-letter": settings.topic_dead_letter,
     }[args.what]
+    require_broker(settings, args.connect_timeout)
     try:
         for rec in tail_records(
             settings,
@@ -86,4 +94,9 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
     except LookupError as exc:
         raise CommandError(str(exc)) from exc
+    except Exception as exc:
+        failure = kafka_failure(settings, exc)
+        if failure is None:
+            raise
+        raise failure from exc
     return 0
