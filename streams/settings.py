@@ -64,6 +64,8 @@ FOREIGN_NAMES: frozenset[str] = frozenset(
         "CLONEWATCH_MVN_ARGS",
         "CLONEWATCH_PYTHON",
         "CLONEWATCH_TEST_CLI",  # tests/integration/stream_support.py
+        "CLONEWATCH_PURE",  # detectors/native.py: run the pure Python engine
+        "CLONEWATCH_COMPILE",  # scripts/compile.py: 0 skips the mypyc build
     }
 )
 
