@@ -12,7 +12,7 @@ from stream_support import WebhookReceiver, replay_alerts, webhook_env
 from schemas import CAMPAIGN_RULE_ID
 from streams.kafka_io import read_topic
 from streams.sinks.webhook_verify import generate_secret, verify
-from tests.unit.campaign_support import campaign_stream
+from tests.detectors.campaign_support import campaign_stream
 
 pytestmark = pytest.mark.integration
 

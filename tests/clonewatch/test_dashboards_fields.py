@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dashboards_support import (
+
+from tests.clonewatch.dashboards_support import (
     KIBANA,
     OPENSEARCH,
     VIEW_KINDS,

@@ -508,7 +508,7 @@ class TestOptionalClients:
 
     def test_import_without_clients_and_the_extra_to_install(self) -> None:
         """Without the clients the package and commands import; building a sink names the extra."""
-        root = Path(__file__).resolve().parents[2]
+        root = Path(__file__).resolve().parents[4]
         out = subprocess.run(
             [sys.executable, "-c", _WITHOUT_CLIENTS],
             capture_output=True,
@@ -526,7 +526,7 @@ class TestOptionalClients:
 
     def test_the_base_knows_no_product(self) -> None:
         """streams/sinks/base.py and the package __init__ name neither product nor client."""
-        sinks = Path(__file__).resolve().parents[2] / "streams" / "sinks"
+        sinks = Path(__file__).resolve().parents[4] / "streams" / "sinks"
         for path in (sinks / "base.py", sinks / "__init__.py"):
             text = path.read_text(encoding="utf-8").lower()
             assert "elasticsearch" not in text

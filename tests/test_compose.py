@@ -16,7 +16,7 @@ from clonewatch.dashboards import default_bundle
 from streams.settings import Settings
 from streams.sinks.search import SearchSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 SECRETS = {
     "ELASTIC_PASSWORD": "demo-elastic-pw",

@@ -14,7 +14,7 @@ from streams.sinks.webhook import Action
 from streams.sinks.webhook_verify import generate_secret
 
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _args(*argv: str) -> argparse.Namespace:

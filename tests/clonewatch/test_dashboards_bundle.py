@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboards_support import KIBANA, OPENSEARCH, build_module, load_bundle
+
+from tests.clonewatch.dashboards_support import KIBANA, OPENSEARCH, build_module, load_bundle
 
 GRID_WIDTH = 48
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from self_similarity_support import labelled_events, near_own
 
 from detectors.config import EngineConfig
 from detectors.engine import Engine
 from schemas import QueryEvent
+from tests.detectors.self_similarity_support import labelled_events, near_own
 
 DIM, TOPICS, CLASSES = 256, 24, 6
 _rng = np.random.default_rng(11)

@@ -10,8 +10,6 @@ import textwrap
 from collections.abc import Sequence
 from typing import cast
 
-from campaign_support import campaign_stream
-
 from detectors.engine import Engine
 from schemas.alert import Alert
 from schemas.dead_letter import DeadLetter
@@ -20,6 +18,7 @@ from streams.delivery import SinkHub, drain_rejected, rejected_key
 from streams.metrics import Health, Metrics
 from streams.scoring import Item, Scorer, pack_state, route, unpack_state
 from streams.sinks.base import OutputRecord, SinkError
+from tests.detectors.campaign_support import campaign_stream
 
 
 def _line(i: int, client: str, spread: float) -> bytes:

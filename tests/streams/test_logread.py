@@ -182,8 +182,8 @@ class TestOversize:
     """A line over the cap is never held whole: a marker with its first bytes and length."""
 
     def test_the_cap_is_the_event_size_limit(self) -> None:
-        """The cap is the 64 KiB of the event contract."""
-        assert MAX_LINE_BYTES == 64 * 1024
+        """The cap is the 256 KiB of the event contract."""
+        assert MAX_LINE_BYTES == 256 * 1024
 
     def test_a_line_at_the_cap_is_a_line_one_over_is_a_marker(self, tmp_path: Path) -> None:
         """Exactly the cap passes whole; one byte more (with CRLF) gives a marker."""

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 
-from campaign_support import ACCOUNTS, campaign_stream
-
 from detectors.campaign import CampaignWatch, burst_surprise
 from detectors.config import EngineConfig
 from detectors.engine import Engine
 from schemas import CAMPAIGN_RULE_ID, RULE_ID, Alert
+from tests.detectors.campaign_support import ACCOUNTS, campaign_stream
 
 DAY = 86_400.0
 

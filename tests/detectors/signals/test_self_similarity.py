@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from self_similarity_support import labelled_events, near_own
 
 from detectors.config import EngineConfig
 from detectors.engine import Engine
 from detectors.state import ClientState, ModelClientState
 from schemas import QueryEvent
+from tests.detectors.self_similarity_support import labelled_events, near_own
 
 DIM, CLASSES = 8, 4
 CENTRES = np.random.default_rng(7).normal(0.0, 3.0, (CLASSES, DIM))

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from self_similarity_support import labelled_events
 
 from detectors import batch, population
 from detectors.config import EngineConfig
 from detectors.engine import Engine
 from detectors.kernels import jit, warmup
+from tests.detectors.self_similarity_support import labelled_events
 
 
 def signatures() -> dict[str, int]:
