@@ -91,7 +91,7 @@ def precompute(
             groups.setdefault(model_id, []).append(k)
     for model_id, idx in groups.items():
         pop = pops[model_id]
-        x = np.asarray([events[k].features for k in idx], dtype=np.float64)
+        x = pop.in_domain(np.asarray([events[k].features for k in idx], dtype=np.float64))
         z = pop.project(x).astype(np.float32)
         owner_ids = [owner_hash(events[k].client_id) for k in idx]
         owners = np.asarray(owner_ids, dtype=np.int64)

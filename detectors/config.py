@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 
@@ -61,6 +62,10 @@ class EngineConfig:
     campaign_max_members: int = 256  # accounts kept per window and per campaign
     campaign_max_queries: int = 128  # an account counts if it qualifies within this many queries
     campaigns: bool = True  # False: accounts are scored alone
+
+    # Extra signals (detectors/extras.py): River anomaly detectors, each as
+    # ("river.<module>.<Class>", {parameters}); a list from JSON or TOML is accepted as it is.
+    extra_detectors: Sequence[object] = ()
 
     def __reduce__(self) -> tuple[type[EngineConfig], tuple[object, ...]]:
         """Pickle by field values (the compiled, frozen class cannot be filled in after)."""

@@ -17,6 +17,7 @@ from detectors.batch import Pre, precompute
 from detectors.campaign import CampaignWatch
 from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
+from detectors.extras import Extras
 from detectors.outputs import Output, Verdict, alert, by_points, campaign_alert, risk_record
 from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket
 from detectors.population_codec import dump_populations, load_populations
@@ -76,6 +77,8 @@ class Engine:
         # show the same profile. Each model's first event time, for the rate outside campaigns.
         self.campaigns: dict[tuple[str, str], CampaignWatch] = {}
         self.model_first_ts: dict[str, float] = {}
+        # River anomaly detectors the configuration adds as signals (none: nothing runs).
+        self._extras: Extras | None = Extras(self.config) if self.config.extra_detectors else None
 
     # ------------------------------------------------------------------ public API
     def process(self, event: QueryEvent) -> list[Output]:
@@ -225,12 +228,7 @@ class Engine:
         owner = pre.owner
         st.n += 1
         if st.n == 1:
-            # The first risk score comes after risk_every_n queries or risk_every_seconds,
-            # not on first sight: a one-off client has nothing to report.
-            st.first_ts = st.last_emit_ts = ts
-            first = self.model_first_ts.get(ev.model_id)
-            if first is None or ts < first:
-                self.model_first_ts[ev.model_id] = ts
+            self._first_sight(ev.model_id, st, ts)
         if ev.source_ip:
             st.source_ip = ev.source_ip
         has_features = pop.accepts(ev.features)
@@ -253,13 +251,15 @@ class Engine:
             ClassSpreadSignal.name: self._class_spread.update(obs, st, pop),
             VolumeSignal.name: self._volume.update(obs, st, pop),
         }
+        if self._extras is not None:
+            self._extras.score(ev.model_id, pre.z, obs, st, readings)
         if pre.z is not None and not pre.retry:
             st.push(pre.z, pre.crc, cfg.ring_size, obs.label)
         st.last_ts = ts if ts > st.last_ts else st.last_ts  # max(st.last_ts, ts)
         risk, shares = self.combiner.risk(st.evidence, st.n)
         st.risk = risk
         self._emit(ev, ts, st, Verdict(risk, level_for_score(risk), shares, readings), out)
-        if risk >= cfg.learn_below_risk or not learn_eligible(st.n) or obs.retry:
+        if not self._may_teach(risk, st.n, obs.retry, pop, ev.features):
             return None
         froze = False
         if has_features and not pop.frozen and ev.features is not None:
@@ -278,7 +278,34 @@ class Engine:
             volume=float(readings["volume"].lesson or 0.0),
         )
         epoch = pop.teach(lesson)
+        if epoch and self._extras is not None:
+            self._extras.learn(ev.model_id, pop.admitted)
         return "freeze" if froze else "epoch" if epoch else None
+
+    def _first_sight(self, model_id: str, st: ModelClientState, ts: float) -> None:
+        """A client's first query to a model: its clocks start, and the model's first time."""
+        # The first risk score comes after risk_every_n queries or risk_every_seconds,
+        # not on first sight: a one-off client has nothing to report.
+        st.first_ts = st.last_emit_ts = ts
+        first = self.model_first_ts.get(model_id)
+        if first is None or ts < first:
+            self.model_first_ts[model_id] = ts
+
+    def _may_teach(
+        self, risk: float, n: int, retry: bool, pop: ModelPopulation, features: list[float] | None
+    ) -> bool:
+        """Whether this query may teach its model's baseline: a client below the learning
+        risk, at one of its thinned lesson counts, no exact retry, and an input in domain."""
+        if risk >= self.config.learn_below_risk or not learn_eligible(n) or retry:
+            return False
+        return not self._out_of_domain(pop, features)
+
+    def _out_of_domain(self, pop: ModelPopulation, features: list[float] | None) -> bool:
+        """Whether an input lies far outside its model's domain (counted): it never teaches."""
+        if features is None or not pop.outside(features):
+            return False
+        self.stats["out_of_domain"] += 1
+        return True
 
     def _emit(
         self, ev: QueryEvent, ts: float, st: ModelClientState, v: Verdict, out: list[Output]

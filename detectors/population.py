@@ -28,6 +28,8 @@ SELF_PRIOR: Final = 32.0  # pseudo-queries behind the self-similarity scale befo
 TAIL_NATS: Final = -math.log(0.05)
 TAIL_SHARE: Final = 0.1  # at most this share of recently offered lessons may teach from the tail
 TAIL_MEMORY: Final = 512.0  # lessons over which that share is measured (exponential decay)
+# A value this many robust spreads from its feature's warm-up median is out of the model's domain.
+FENCE_WIDTH: Final = 50.0
 
 
 @lru_cache(maxsize=65_536)
@@ -148,10 +150,57 @@ class Lesson:
 
 @dataclass(slots=True)
 class Warmup:
-    """Standardiser statistics gathered before the feature space is frozen."""
+    """Standardiser statistics gathered before the feature space is frozen: the rows, the
+    client each came from, and how many each client gave."""
 
     rows: list[FloatArray] = field(default_factory=list)
     per_client: dict[int, int] = field(default_factory=dict)
+    owners: list[int] = field(default_factory=list)
+
+    def leading_dim(self) -> tuple[int, int, int]:
+        """The input dimension most distinct clients sent, its rows and its clients.
+
+        The model's dimension is what many clients agree on, never the first event's: one
+        client sending a wrong shape first cannot fix it.
+
+        >>> w = Warmup([np.zeros(3), np.zeros(2), np.zeros(2)], owners=[7, 8, 9])
+        >>> w.leading_dim()
+        (2, 2, 2)
+        """
+        clients: dict[int, set[int]] = {}
+        rows: dict[int, int] = {}
+        for i, r in enumerate(self.rows):
+            d = r.shape[0]
+            clients.setdefault(d, set()).add(self.owners[i] if i < len(self.owners) else -1 - i)
+            rows[d] = rows.get(d, 0) + 1
+        if not rows:
+            return 0, 0, 0
+        best = max(rows, key=lambda d: (len(clients[d]), rows[d], -d))
+        return best, rows[best], len(clients[best])
+
+
+def domain_fence(rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per feature, the range outside which a value is far out of the model's domain.
+
+    The median plus or minus :data:`FENCE_WIDTH` robust spreads: the interquartile range, at
+    least the median interquartile range over features (a sparse feature, mostly one value,
+    has none of its own), else the median 1-99 % span, else 1. Medians and quartiles move
+    little when a few rows are absurd, so one client cannot stretch the fence to fit them.
+
+    >>> lo, hi = domain_fence(np.array([[0.0], [1.0], [2.0], [3.0], [1e20]]))
+    >>> float(lo[0]), float(hi[0])
+    (-98.0, 102.0)
+    """
+    med = np.median(rows, axis=0)
+    q1, q3, p1, p99 = np.percentile(rows, [25.0, 75.0, 1.0, 99.0], axis=0)
+    iqr = q3 - q1
+    floor = float(np.median(iqr))
+    if not floor > 0.0:
+        floor = float(np.median(p99 - p1))
+    if not floor > 0.0:
+        floor = 1.0
+    spread = np.maximum(iqr, floor)
+    return med - FENCE_WIDTH * spread, med + FENCE_WIDTH * spread
 
 
 class ModelPopulation:
@@ -169,12 +218,17 @@ class ModelPopulation:
         self.hyperplanes: FloatArray | None = None
         self.offsets: FloatArray | None = None
         self.warmup = Warmup()
+        # The model's domain (see domain_fence), fixed with the feature space; None before.
+        self.fence_lo: FloatArray | None = None
+        self.fence_hi: FloatArray | None = None
+        self.excluded = 0  # warm-up rows left out of the standardiser as out of domain
         self.reference = np.zeros((0, config.projection_dim), dtype=np.float64)
         self.reference_owner = np.zeros(0, dtype=np.int64)
         self.reference_label = np.zeros(0, dtype=np.int64)  # class bucket, -1 unknown
         self.reference_seen = 0
         self._ref_sq: FloatArray | None = None  # squared norms of the reference rows (cache)
         self.changed_rows: list[int] = []  # reference rows the last epoch added or replaced
+        self.admitted: list[Lesson] = []  # the lessons the last epoch admitted (extra signals)
         self.novelty = TailSketch(config.sketch_size, seed=seed + 1)
         # The nearest-step ratio shrinks as the window fills: one sketch per window size.
         self.step = TailSketch(config.sketch_size, seed=seed + 2)
@@ -207,12 +261,33 @@ class ModelPopulation:
         return self.projection is not None
 
     def accepts(self, features: list[float] | None) -> bool:
-        """Whether an event's features fit this model's input dimension (fixing it first)."""
+        """Whether an event's features fit this model's input dimension.
+
+        Before the feature space is frozen any shape is taken (warm-up keeps each shape's
+        rows apart, and the dimension most clients agree on wins at the freeze).
+        """
         if not features:
             return False
-        if self.dim is None:
-            self.dim = len(features)
-        return len(features) == self.dim
+        return self.dim is None or len(features) == self.dim
+
+    def in_domain(self, x: FloatArray) -> FloatArray:
+        """Rows of raw features clipped into the model's domain (unchanged inside it).
+
+        A far-out input is scored where the fence is, very novel, instead of as an
+        overflowing number that would poison every distance computed with it.
+        """
+        if self.fence_lo is None or self.fence_hi is None:
+            return x
+        out: FloatArray = np.clip(x, self.fence_lo, self.fence_hi)
+        return out
+
+    def outside(self, features: list[float]) -> bool:
+        """Whether any feature lies outside the model's domain (False before the freeze)."""
+        lo, hi = self.fence_lo, self.fence_hi
+        if lo is None or hi is None or len(features) != lo.shape[0]:
+            return False
+        x = np.asarray(features, dtype=np.float64)
+        return bool(((x < lo) | (x > hi)).any())
 
     def project(self, x: FloatArray) -> FloatArray:
         """Standardise and project rows of raw features (needs a frozen space)."""
@@ -222,9 +297,19 @@ class ModelPopulation:
         return out
 
     def _freeze(self) -> None:
-        if self.dim is None:
+        dim, n_rows, _ = self.warmup.leading_dim()
+        if not n_rows:
             raise RuntimeError("no input dimension yet")
-        rows = np.vstack(self.warmup.rows)
+        self.dim = dim
+        rows = np.vstack([r for r in self.warmup.rows if r.shape[0] == dim])
+        # Rows far outside the domain the other rows agree on teach nothing: one absurd
+        # input (1e20 in every feature) would otherwise set every feature's mean and scale.
+        lo, hi = domain_fence(rows)
+        inside = ((rows >= lo) & (rows <= hi)).all(axis=1)
+        if 2 * int(inside.sum()) >= rows.shape[0]:
+            self.excluded = int(rows.shape[0] - inside.sum())
+            rows = rows[inside]
+        self.fence_lo, self.fence_hi = lo, hi
         self.mean = rows.mean(axis=0)
         std = rows.std(axis=0)
         floor = 0.05 * float(np.median(std)) + 1e-6
@@ -313,9 +398,13 @@ class ModelPopulation:
             return False
         self.warmup.per_client[owner] = taken + 1
         self.warmup.rows.append(x)
-        enough = len(self.warmup.rows) >= cfg.warmup_events
-        varied = len(self.warmup.per_client) >= cfg.warmup_min_clients
-        if (enough and varied) or len(self.warmup.rows) >= 4 * cfg.warmup_events:
+        self.warmup.owners.append(owner)
+        _, n_rows, n_clients = self.warmup.leading_dim()
+        enough = n_rows >= cfg.warmup_events
+        varied = n_clients >= cfg.warmup_min_clients
+        # Rows of other shapes count towards a bound too: warm-up memory stays bounded.
+        full = n_rows >= 4 * cfg.warmup_events or len(self.warmup.rows) >= 8 * cfg.warmup_events
+        if (enough and varied) or full:
             self._freeze()
             return True
         return False
@@ -331,12 +420,14 @@ class ModelPopulation:
     def apply_pending(self) -> None:
         """Apply queued lessons to the baseline (one epoch)."""
         self.changed_rows = []
+        self.admitted = []
         # Each sketch takes its values in lesson order, in one add_all (one generator call).
         offered: dict[TailSketch, list[float]] = {}
         steps = self.step_sketches()
         for ls in self.pending:
             if not self._admit(ls):
                 continue
+            self.admitted.append(ls)
             if ls.z is not None:
                 self._add_reference(ls.owner, ls.z, -1 if ls.label is None else ls.label)
             if ls.self_surprise is not None:

@@ -12,8 +12,10 @@ from detectors.config import EngineConfig
 from detectors.population import Lesson, ModelPopulation, Warmup
 from detectors.sketch import TailSketch
 
-FORMAT_VERSION = 2  # 2 added reference labels and the self-similarity calibration
-READABLE = (1, 2)
+# 2 added reference labels and the self-similarity calibration; 3 the domain fence and the
+# owners of warm-up rows
+FORMAT_VERSION = 3
+READABLE = (1, 2, 3)
 _ARRAYS = (
     "mean",
     "scale",
@@ -25,6 +27,8 @@ _ARRAYS = (
     "reference_label",
     "class_counts",
     "cell_counts",
+    "fence_lo",
+    "fence_hi",
 )
 _SKETCHES = ("novelty", "step", "step16", "step32", "collinear", "margin", "volume")
 _SCALARS = (
@@ -37,6 +41,7 @@ _SCALARS = (
     "offered_recent",
     "tail_recent",
     "withheld",
+    "excluded",
 )
 
 
@@ -102,6 +107,7 @@ def dump_populations(pops: dict[str, ModelPopulation]) -> bytes:
         obj["pending"] = [_lesson(ls) for ls in p.pending]
         obj["warmup_rows"] = [_arr(r) for r in p.warmup.rows]
         obj["warmup_per_client"] = [[k, v] for k, v in p.warmup.per_client.items()]
+        obj["warmup_owners"] = list(p.warmup.owners)
         models[model_id] = obj
     return json.dumps({"v": FORMAT_VERSION, "models": models}).encode("utf-8")
 
@@ -129,6 +135,8 @@ def load_populations(blob: bytes, config: EngineConfig) -> dict[str, ModelPopula
         p.pending = [_unlesson(ls) for ls in obj["pending"]]
         rows = [r for r in (_unarr(v) for v in obj["warmup_rows"]) if r is not None]
         per_client = {int(k): int(v) for k, v in obj["warmup_per_client"]}
-        p.warmup = Warmup(rows=rows, per_client=per_client)
+        # Before version 3 the owners of warm-up rows were not kept: each counts as its own.
+        owners = [int(o) for o in obj.get("warmup_owners", range(-1, -len(rows) - 1, -1))]
+        p.warmup = Warmup(rows=rows, per_client=per_client, owners=owners)
         out[model_id] = p
     return out

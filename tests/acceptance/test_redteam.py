@@ -28,10 +28,6 @@ MAX_BENIGN_SHARE = 0.01
 
 #: Evasions the engine loses to today, and why (issue 17's items).
 FAILING_TODAY: dict[str, str] = {
-    "warm-up poisoning 1e20": "issue 17 item 1: one far-out event per model ruins the baseline",
-    "warm-up poisoning 1e12": "issue 17 item 1: one far-out event per model ruins the baseline",
-    "warm-up poisoning 1e308": "issue 17 item 1: one far-out event per model ruins the baseline",
-    "dimension hijack": "issue 17 item 2: the first event fixes a model's dimension",
     "model hop (8 ids every 4th)": "issue 17 item 3: decoy models evict the real model's state",
     "dilution 2:1": "issue 17 item 4: natural padding averages the evidence away",
     "dilution 3:1": "issue 17 item 4: natural padding averages the evidence away",
