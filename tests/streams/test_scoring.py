@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
 from typing import cast
 
 from detectors.engine import Engine
@@ -18,6 +17,7 @@ from streams.delivery import SinkHub, drain_rejected, rejected_key
 from streams.metrics import Health, Metrics
 from streams.scoring import Item, Scorer, pack_state, route, unpack_state
 from streams.sinks.base import OutputRecord, SinkError
+from streams.sinks.memory import ListSink
 from tests.detectors.campaign_support import campaign_stream
 
 
@@ -167,37 +167,30 @@ def _decode(raw: bytes) -> QueryEvent:
     return QueryEvent.model_validate_json(raw)
 
 
-class _RejectingSink:
-    """A real in-process sink: refuses documents marked ``bad`` for good, like a 400."""
+class _RejectingSink(ListSink):
+    """The in-memory sink refusing documents marked ``bad`` for good, like a 400."""
 
     def __init__(self, name: str, fail_first: int = 0) -> None:
-        self.name = name
+        super().__init__(name)
         self.fail_first = fail_first
-        self.stored: list[str] = []
-        self._pending: list[OutputRecord] = []
         self._rejected: list[DeadLetter] = []
 
-    def setup(self) -> None:
-        """Nothing to connect to."""
-
-    def write(self, records: Sequence[OutputRecord]) -> None:
-        """Buffer the records."""
-        self._pending.extend(records)
+    @property
+    def stored(self) -> list[str]:
+        """Ids delivered, each once (a retried flush delivers again: at least once)."""
+        return list(dict.fromkeys(r.id for r in self.records))
 
     def flush(self) -> None:
-        """Store the good records, keep the bad ones as dead letters; fail the first flushes."""
-        for r in self._pending:
+        """Deliver the good records, keep the bad ones as dead letters; fail the first flushes."""
+        good = [r for r in self.buffered if not r.doc.get("bad")]
+        for r in self.buffered:
             if r.doc.get("bad"):
                 self._rejected.append(DeadLetter.of(json.dumps(r.doc).encode(), f"bad {r.id}"))
-            elif r.id not in self.stored:
-                self.stored.append(r.id)
-        self._pending = []
+        self.buffered[:] = good
+        super().flush()
         if self.fail_first > 0:
             self.fail_first -= 1
             raise SinkError("temporarily down")
-
-    def close(self) -> None:
-        """Nothing to release."""
 
     def drain_rejected(self) -> list[DeadLetter]:
         """Take the dead letters."""
