@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -78,9 +79,12 @@ def _add_global_options(parser: argparse.ArgumentParser, default: str | None) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    parser = build_parser()
+    with warnings.catch_warnings(record=True) as early:  # imports warn before logs are set
+        parser = build_parser()
     args = parser.parse_args(argv)
     configure(args.log_level, args.log_format)
+    for w in early:  # now through the configured logs (JSON lines in json mode)
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

@@ -216,6 +216,39 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    global FORMAT  # noqa: PLW0603 - one logging set-up per process
+    FORMAT = fmt
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        # Library records (kafka, aiokafka, faust, elasticsearch, numba) and Python warnings
+        # are rendered as the same JSON lines: in json mode every stderr line parses.
+        handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    redact_event,
+                    structlog.processors.JSONRenderer(),
+                ],
+                foreign_pre_chain=[
+                    structlog.stdlib.add_logger_name,
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.format_exc_info,
+                ],
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=numeric, handlers=[handler], force=True)
+    logging.captureWarnings(True)
     _install_record_factory()
     guard_library_loggers()
+
+
+FORMAT = "console"
+"""The log format :func:`configure` chose (``json`` or ``console``)."""
+
+
+def is_json() -> bool:
+    """Whether stderr carries JSON lines only (no progress bars, no plain text)."""
+    return FORMAT == "json"

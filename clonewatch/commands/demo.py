@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from clonewatch.commands.replay import replay_file
 from clonewatch.extras import SIM_MODULES, require
+from clonewatch.progress import step
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,12 +35,9 @@ def run_demo(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     log_path, truth_path = out / "queries.jsonl.gz", out / "truth.json"
-    print(
-        f"[1/4] simulating traffic (seed {args.seed}, scale {args.scale}) -> {log_path}",
-        file=sys.stderr,
-    )
+    step(f"[1/4] simulating traffic (seed {args.seed}, scale {args.scale}) -> {log_path}")
     simulate(log_path, truth_path, seed=args.seed, scale=args.scale)
-    print("[2/4] replaying through the engine", file=sys.stderr)
+    step("[2/4] replaying through the engine")
     result, _ = replay_file(
         str(log_path),
         alerts=out / "alerts.jsonl",
@@ -49,13 +46,13 @@ def run_demo(args: argparse.Namespace) -> int:
         keep_scores=True,
     )
     print(result.summary.format())
-    print("[3/4] evaluating against the truth and the PRADA baseline", file=sys.stderr)
+    step("[3/4] evaluating against the truth and the PRADA baseline")
     report = evaluate(log_path, truth_path, result.alerts)
     evaluation = report.to_dict()
     (out / "evaluation.json").write_text(json.dumps(evaluation, indent=2), encoding="utf-8")
     print()
     print(report.format_table())
-    print("[4/4] writing the HTML report", file=sys.stderr)
+    step("[4/4] writing the HTML report")
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
     html = write_report(out / "report.html", result.alerts, result.scores, evaluation, truth)
     print(f"\nreport: {html}\nalerts: {out / 'alerts.jsonl'}\nscores: {out / 'scores.jsonl'}")

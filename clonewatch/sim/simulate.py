@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -16,8 +15,8 @@ from typing import IO, Any
 
 import numpy as np
 import structlog
-from tqdm import tqdm
 
+from clonewatch.progress import progress
 from clonewatch.sim import attacks
 from clonewatch.sim.attacks import AttackRun
 from clonewatch.sim.benign import ClientStream, benign_clients, random_ip
@@ -112,17 +111,6 @@ PLANS: tuple[AttackPlan, ...] = (
 )
 
 
-def _progress(total: int, desc: str) -> tqdm[Any]:
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit="ev",
-        disable=not sys.stderr.isatty(),
-        leave=False,
-        mininterval=0.5,
-    )
-
-
 def _attack_streams(
     plan: AttackPlan, run: AttackRun, seed: int
 ) -> tuple[list[ClientStream], list[str]]:
@@ -196,6 +184,34 @@ def _open_out(path: Path) -> Iterator[IO[str]]:
             yield fh
 
 
+def _simulate_attack(
+    plan: AttackPlan,
+    victims: dict[str, Victim],
+    seed: int,
+    streams: list[ClientStream],
+    attackers: dict[str, dict[str, Any]],
+) -> None:
+    """Run one attacker against its victim: its query streams and its entry in the truth."""
+    run = plan.run(victims[plan.model_id], rng_for(seed, "attack", plan.name))
+    made, members = _attack_streams(plan, run, seed)
+    streams.extend(made)
+    attackers[plan.name] = {
+        "family": plan.family,
+        "method": run.method,
+        "model_id": plan.model_id,
+        "members": members,
+        "queries": run.queries,
+        "fidelity_curve": run.curve,
+        "final_fidelity": run.final_fidelity,
+    }
+    log.debug(
+        "attack_simulated",
+        attacker=plan.name,
+        queries=run.queries,
+        final_fidelity=run.final_fidelity,
+    )
+
+
 def simulate(
     log_path: Path,
     truth_path: Path,
@@ -222,25 +238,11 @@ def simulate(
             for s, a, b in zip(mine, offsets[:-1], offsets[1:], strict=True):
                 s.p = probs[a:b]
     attackers: dict[str, dict[str, Any]] = {}
-    for plan in PLANS if plans is None else plans:
-        run = plan.run(victims[plan.model_id], rng_for(seed, "attack", plan.name))
-        made, members = _attack_streams(plan, run, seed)
-        streams.extend(made)
-        attackers[plan.name] = {
-            "family": plan.family,
-            "method": run.method,
-            "model_id": plan.model_id,
-            "members": members,
-            "queries": run.queries,
-            "fidelity_curve": run.curve,
-            "final_fidelity": run.final_fidelity,
-        }
-        log.debug(
-            "attack_simulated",
-            attacker=plan.name,
-            queries=run.queries,
-            final_fidelity=run.final_fidelity,
-        )
+    chosen = PLANS if plans is None else plans
+    with progress("attackers (query and train a copy)", len(chosen), unit="attacker") as done:
+        for plan in chosen:
+            _simulate_attack(plan, victims, seed, streams, attackers)
+            done(1)
 
     times = np.concatenate([s.times for s in streams])
     owner = np.concatenate([np.full(len(s.times), i) for i, s in enumerate(streams)])
@@ -254,7 +256,7 @@ def simulate(
     lat_rng = rng_for(seed, "latency")
     latency = lat_rng.lognormal(0.0, 0.35, size=n_events)
 
-    with _open_out(log_path) as fh, _progress(n_events, "simulate") as bar:
+    with _open_out(log_path) as fh, progress("simulate: writing the log", n_events) as advance:
         for i, idx in enumerate(order.tolist()):
             s = streams[owner[idx]]
             r = int(row[idx])
@@ -281,7 +283,7 @@ def simulate(
             fh.write(json.dumps(event, separators=(",", ":")))
             fh.write("\n")
             if i % 2048 == 0:
-                bar.update(min(2048, n_events - i))
+                advance(min(2048, n_events - i))
 
     clients: dict[str, dict[str, Any]] = {}
     for s in streams:
