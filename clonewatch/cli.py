@@ -18,6 +18,7 @@ import structlog
 from clonewatch import __version__
 from clonewatch.extras import MissingExtraError
 from clonewatch.logs import configure
+from streams.redact import redact
 
 # Each module defines ``register(subparsers)``; a sub-command sets ``func(args) -> int``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -92,10 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except CommandError as exc:
-        print(f"clonewatch {args.command}: error: {exc}", file=sys.stderr)
+        print(f"clonewatch {args.command}: error: {redact(str(exc))}", file=sys.stderr)
         return exc.code
     except MissingExtraError as exc:
-        print(f"clonewatch {args.command}: error: {exc}", file=sys.stderr)
+        print(f"clonewatch {args.command}: error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"clonewatch {args.command}: interrupted", file=sys.stderr)
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - last resort: report, never a bare traceback
         structlog.get_logger().exception("command_failed", command=args.command)
-        print(f"clonewatch {args.command}: error: {exc}", file=sys.stderr)
+        print(f"clonewatch {args.command}: error: {redact(str(exc))}", file=sys.stderr)
         return 1
 
 
