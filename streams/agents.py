@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
 
+from detectors.engine import Engine
 from schemas.dead_letter import DeadLetter
+from streams.checkpoint import Checkpoint, Overlay, encode
 from streams.delivery import Rejected, SinkHub, dead_letter_record, dumps, output_records
 from streams.faust_compat import header_value
 from streams.metrics import Health, Metrics
@@ -50,6 +52,61 @@ from streams.scoring import (
 log = structlog.get_logger("clonewatch.worker")
 
 
+class Checkpoints:
+    """The score stage's population checkpoints, written ahead of the batch's table writes.
+
+    ``changelog`` collects the delivery futures of the table's changelog writes
+    (:func:`~streams.faust_compat.collect_changelog_sends`): they are awaited before a
+    checkpoint goes out, so that the table is never behind the checkpoint before it.
+    """
+
+    def __init__(
+        self, *, engine: Engine, topic: Any, head: bytes, max_bytes: int, metrics: Metrics
+    ) -> None:
+        self.engine = engine
+        self.topic = topic
+        self.head = head
+        self.max_bytes = max_bytes
+        self.metrics = metrics
+        self.changelog: list[Any] = []
+        self.overlay = Overlay()
+        self.seq = 0
+        self.covers: dict[str, int] = {}  # "topic/partition" -> next by-client offset
+        self._last = engine.export_population()
+
+    def resume(self, cp: Checkpoint) -> None:
+        """Continue after the checkpoint a restarted worker loaded (its population imported)."""
+        self.seq = cp.seq
+        self.covers = dict(cp.covers)
+        self.overlay = Overlay(cp.states)
+        self._last = self.engine.export_population()
+
+    async def before_table_writes(self, states: Mapping[bytes, bytes]) -> bool:
+        """Checkpoint the baseline with ``states`` if it changed since the last; say if so."""
+        t0 = time.perf_counter()
+        blob = self.engine.export_population()
+        if blob == self._last:
+            self.changelog[:] = [f for f in self.changelog if not f.done()]
+            return False
+        sent = list(self.changelog)
+        await _delivered(sent)  # the table is not behind the previous checkpoint
+        del self.changelog[: len(sent)]
+        self.seq += 1
+        cp = Checkpoint(self.seq, blob, dict(states), dict(self.covers))
+        records = encode(cp, self.head, self.max_bytes)
+        await _delivered([await self.topic.send(key=k, value=v) for k, v in records])
+        self._last = blob
+        self.metrics.population_checkpoints.inc()
+        log.debug(
+            "population_checkpoint",
+            seq=self.seq,
+            bytes=sum(len(v) for _, v in records),
+            states=len(states),
+            ms=round((time.perf_counter() - t0) * 1000, 1),
+        )
+        return True
+
+
 class Stages:
     """The agents' bodies and the topics, table and sinks they send to."""
 
@@ -65,6 +122,7 @@ class Stages:
         risk: Any,
         dead_letter: Any,
         table: Any,
+        checkpoints: Checkpoints,
         batch_max: int,
         batch_within: float,
     ) -> None:
@@ -77,6 +135,7 @@ class Stages:
         self.risk = risk
         self.dead_letter = dead_letter
         self.table = table
+        self.checkpoints = checkpoints
         self.batch_max = batch_max
         self.batch_within = batch_within
         self.positions: dict[Any, int] = {}  # TP -> next offset to process
@@ -116,15 +175,18 @@ class Stages:
             t0 = time.perf_counter()
             items: list[Item] = []
             arrivals: list[float] = []
+            covers = self.checkpoints.covers
             for ev in events:
                 msg = ev.message
                 self.positions[msg.tp] = msg.offset + 1
+                covers[f"{msg.topic}/{msg.partition}"] = msg.offset + 1
                 origin = parse_origin(header_value(msg.headers, ORIGIN_HEADER))
                 items.append(Item(bytes(ev.key or b""), bytes(ev.value or b""), origin))
                 arrival = parse_arrival(header_value(msg.headers, ARRIVAL_HEADER))
                 if arrival is not None:
                     arrivals.append(arrival)
-            batch = self.scorer.score(items, self.table.get)
+            overlay = self.checkpoints.overlay  # a restarted worker's last checkpoint
+            batch = self.scorer.score(items, overlay.reader(self.table.get))
             futures: list[Any] = []
             for key, alert in batch.alerts:
                 self.metrics.alerts.labels(alert.clonewatch.risk_level).inc()
@@ -135,8 +197,10 @@ class Stages:
             futures += await self._send_dead_letters(batch.dead_letters)
             await _delivered(futures)
             await self._send_rejected(await self.sinks.deliver(output_records(batch)))
+            await self.checkpoints.before_table_writes(batch.states)
             for key, value in batch.states.items():
                 self.table[key] = value
+            overlay.written(batch.states)
             self.metrics.events_processed.inc(batch.processed)
             self.metrics.events_skipped.inc(batch.skipped)
             now = time.time()

@@ -9,13 +9,15 @@ objects are ``Any`` here and never leak into the pure code.
 Topics: the input (``topic_queries``), the internal ``<app_id>-by-client``
 repartition topic, the outputs (alerts, risk, dead letters), the table's
 changelog ``<app_id>-client-state-changelog`` (compacted, made by Faust) and
-the population checkpoints ``topic_population`` (compacted, one key per worker).
+the population checkpoints ``topic_population`` (compacted, one head key per worker;
+written by the score stage ahead of its table writes, see :mod:`streams.checkpoint`,
+and loaded at start by :func:`restore_population`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +26,10 @@ import structlog
 
 from detectors.config import EngineConfig
 from detectors.engine import Engine
-from streams.agents import Stages
+from streams.agents import Checkpoints, Stages
+from streams.checkpoint import decode, is_head
 from streams.delivery import SinkHub
-from streams.faust_compat import gate_stream_fetches
+from streams.faust_compat import collect_changelog_sends, gate_stream_fetches
 from streams.metrics import Health, Metrics
 from streams.scoring import Scorer
 from streams.settings import Settings
@@ -143,6 +146,14 @@ def build_pipeline(
         partitions=s.partitions,
         use_partitioner=True,
     )
+    checkpoints = Checkpoints(
+        engine=engine,
+        topic=population,
+        head=f"{s.app_id}/{s.worker_id}".encode(),
+        max_bytes=s.max_message_bytes,
+        metrics=metrics,
+    )
+    collect_changelog_sends(table, checkpoints.changelog)
     stages = Stages(
         scorer=Scorer(engine),
         metrics=metrics,
@@ -153,6 +164,7 @@ def build_pipeline(
         risk=risk,
         dead_letter=dead_letter,
         table=table,
+        checkpoints=checkpoints,
         batch_max=s.batch_max,
         batch_within=s.batch_within_seconds,
     )
@@ -184,8 +196,33 @@ def build_pipeline(
     return pipeline
 
 
+def restore_population(pipeline: Pipeline, latest: Mapping[bytes, tuple[int, bytes]]) -> str:
+    """Load the population checkpoint a worker starts from; say which.
+
+    ``latest`` is the last ``(timestamp, value)`` of each key of the population topic.
+    The worker's own checkpoint comes with the table values of its batch (the stage
+    reads them where the table's write was lost); without one, the freshest baseline of
+    another worker of the same ``app_id`` is imported alone (an equally valid sample).
+    """
+    own = pipeline.population_key
+    prefix = f"{pipeline.settings.app_id}/".encode()
+    heads = {k: ts for k, (ts, _) in latest.items() if k.startswith(prefix) and is_head(k)}
+    if own in heads:
+        key = own
+    elif heads:
+        key = max(heads, key=lambda k: heads[k])
+    else:
+        return "none"
+    cp = decode({k: v for k, (_, v) in latest.items()}, key)
+    pipeline.engine.import_population(cp.population)
+    if key != own:
+        return f"{key.decode()} (baseline only)"
+    pipeline.stages.checkpoints.resume(cp)
+    return f"{key.decode()} (checkpoint {cp.seq}, {len(cp.states)} client states)"
+
+
 def _add_timers(pipeline: Pipeline, table: Any) -> None:
-    """Population checkpoints, consumer lag and the started flag."""
+    """Consumer lag and the started flag (population checkpoints are the score stage's)."""
     app, s, health, metrics, stages = (
         pipeline.app,
         pipeline.settings,
@@ -193,15 +230,6 @@ def _add_timers(pipeline: Pipeline, table: Any) -> None:
         pipeline.metrics,
         pipeline.stages,
     )
-
-    async def checkpoint_population() -> None:
-        blob = pipeline.engine.export_population()
-        fut = await pipeline.topics["population"].send(key=pipeline.population_key, value=blob)
-        await fut  # delivered before it counts
-        log.debug("population_checkpoint", bytes=len(blob))
-        metrics.population_checkpoints.inc()
-
-    app.timer(s.population_checkpoint_seconds, name="population-checkpoint")(checkpoint_population)
 
     stream_topics = {s.topic_queries, pipeline.by_client_topic}
     log_starts: dict[Any, int] = {}  # TP -> first offset, for stream partitions never committed

@@ -84,3 +84,23 @@ def gate_stream_fetches(app: Any) -> None:
         return consumer
 
     app._new_consumer = gated_consumer
+
+
+def collect_changelog_sends(table: Any, futures: list[Any]) -> None:
+    """Append the delivery future of each of ``table``'s changelog writes to ``futures``.
+
+    What Faust does: ``table[key] = value`` sends the changelog record "soon" (through
+    its producer buffer) and keeps the future to itself; only a commit, which flushes
+    the producer first, tells that the writes were delivered. Why we work around it: a
+    population checkpoint must never be ahead of the table writes of the batches before
+    it (``streams.agents.Checkpoints`` awaits these futures before writing one), and the
+    only handle on a write is the future ``Table.send_changelog`` returns.
+    """
+    send = table.send_changelog
+
+    def send_changelog(*args: Any, **kwargs: Any) -> Any:
+        fut = send(*args, **kwargs)
+        futures.append(fut)
+        return fut
+
+    table.send_changelog = send_changelog

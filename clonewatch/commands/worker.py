@@ -1,7 +1,8 @@
 """``clonewatch worker``: run one streaming worker (Faust) until SIGTERM or Ctrl-C.
 
 On SIGTERM the worker stops its agents, commits the offsets of what it
-processed, writes a last population checkpoint and exits 0. Sinks
+processed and exits 0 (its population checkpoints are written by the score
+stage, ahead of the table writes of each batch that changed the baseline). Sinks
 (``--sink``) are written and flushed inside each batch, before its state is
 written and before its offsets can be committed.
 """
@@ -19,7 +20,7 @@ from clonewatch.commands.produce import add_connection_arguments, load_settings
 from clonewatch.commands.sink_options import add_sink_arguments, build_sink
 from clonewatch.logs import guard_library_loggers
 from detectors.kernels.warmup import warm_up
-from streams.kafka_io import ensure_topics, make_producer, tail_records
+from streams.kafka_io import ensure_topics, tail_records
 from streams.metrics import MetricsServer
 from streams.settings import Settings
 from streams.sinks.base import SinkError
@@ -60,13 +61,17 @@ def _create_topics(settings: Settings, by_client: str) -> None:
         configs={
             "cleanup.policy": "compact",
             "max.message.bytes": str(settings.max_message_bytes),
+            # A checkpoint per changed batch: small segments so compaction keeps up.
+            "segment.bytes": str(64 * 1024 * 1024),
+            "min.cleanable.dirty.ratio": "0.2",
         },
     )
 
 
 def _load_population(pipeline: Any, settings: Settings) -> str:
     """Import this worker's last checkpoint, else the freshest of its group; say which."""
-    own = pipeline.population_key
+    from streams.app import restore_population  # noqa: PLC0415 - imports Faust
+
     prefix = f"{settings.app_id}/".encode()
     latest: dict[bytes, tuple[int, bytes]] = {}
     try:
@@ -77,26 +82,7 @@ def _load_population(pipeline: Any, settings: Settings) -> str:
                 latest[rec.key] = (int(rec.timestamp), bytes(rec.value))
     except LookupError:
         return "none (no checkpoint topic yet)"
-    if own in latest:
-        key = own
-    elif latest:
-        key = max(latest, key=lambda k: latest[k][0])
-    else:
-        return "none"
-    pipeline.engine.import_population(latest[key][1])
-    return str(key.decode())
-
-
-def _final_checkpoint(pipeline: Any, settings: Settings) -> None:
-    prod = make_producer(settings)
-    try:
-        prod.send(
-            settings.topic_population,
-            key=pipeline.population_key,
-            value=pipeline.engine.export_population(),
-        ).get(timeout=30)
-    finally:
-        prod.close()
+    return restore_population(pipeline, latest)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,10 +151,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         pipeline.health.set(stopping=True)
         pipeline.metrics.up.set(0)
-        try:
-            _final_checkpoint(pipeline, settings)
-        except Exception:  # noqa: BLE001 - the periodic checkpoint remains
-            log.warning("final_population_checkpoint_failed")
         for sink in sinks:
             try:
                 sink.close()
