@@ -6,6 +6,12 @@ letters into :class:`~streams.sinks.base.OutputRecord` with deterministic ids
 for a scored batch. :class:`SinkHub` writes records to every sink and flushes,
 retrying until each succeeds, and returns what a sink refused for good
 (:class:`Rejected`), which the caller sends to the dead-letter topic.
+
+The replay has no topic to read again, so it wraps each remote sink in a
+:class:`SpoolingSink`: a sink that fails for good (unreachable at setup, or a flush
+past its deadline) gets nothing more in this run, and every record it did not deliver
+goes to a :class:`SinkSpool` (JSONL) that ``clonewatch redeliver`` sends later; the
+local outputs never wait on it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -21,7 +28,9 @@ import structlog
 from detectors.outputs import Output, digest
 from schemas.alert import Alert
 from schemas.dead_letter import DeadLetter
+from streams.redact import redact, redact_url
 from streams.sinks.base import OutputRecord, RecordKind, Sink, SinkError
+from streams.sinks.http_delivery import DeadLetterFile, utc_now_iso
 
 if TYPE_CHECKING:  # the replay builds records without loading the metrics registry
     from streams.metrics import Health, Metrics
@@ -167,3 +176,157 @@ class SinkHub:
 def _write_flush(sink: Sink, records: Sequence[OutputRecord]) -> None:
     sink.write(records)
     sink.flush()
+
+
+# ---- the replay's spool -------------------------------------------------------------------
+
+SPOOL_NAME = "clonewatch-sink-spool.jsonl"
+
+
+class SinkSpool:
+    """The JSONL file of search documents a sink did not deliver, for ``clonewatch redeliver``.
+
+    One entry a line: the sink (``elasticsearch`` or ``opensearch``), its URL without
+    credentials, the namespace, the record (``kind``, ``id``, ``key``, ``doc``), the
+    failure and when. Appends are locked and fsynced (:class:`DeadLetterFile`); the file
+    is created on the first entry only. Resending is idempotent: the ids are deterministic.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.file = DeadLetterFile(path)
+
+    @property
+    def path(self) -> Path:
+        """The spool file."""
+        return self.file.path
+
+    def append(
+        self, sink: str, url: str, namespace: str, records: Sequence[OutputRecord], error: str
+    ) -> None:
+        """Append ``records`` as entries of ``sink`` (raises OSError when it cannot)."""
+        when = utc_now_iso()
+        self.file.append(
+            [
+                {
+                    "sink": sink,
+                    "url": redact_url(url),
+                    "namespace": namespace,
+                    "kind": r.kind,
+                    "id": r.id,
+                    "key": r.key,
+                    "doc": r.doc,
+                    "error": error,
+                    "spooled_at": when,
+                }
+                for r in records
+            ]
+        )
+
+
+def spool_record(entry: dict[str, Any]) -> OutputRecord:
+    """The record of one spool entry (ValueError when the entry is not one).
+
+    >>> spool_record({"kind": "alert", "id": "a1", "key": "c", "doc": {"x": 1}}).id
+    'a1'
+    """
+    kind, rid, doc = entry.get("kind"), entry.get("id"), entry.get("doc")
+    if kind not in ("alert", "risk", "dead_letter") or not isinstance(rid, str):
+        raise ValueError("a spool entry needs kind alert, risk or dead_letter and a string id")
+    if not isinstance(doc, dict):
+        raise ValueError(f"spool entry {rid}: doc is not an object")
+    return OutputRecord(kind=kind, id=rid, key=str(entry.get("key") or ""), doc=doc)
+
+
+class SpoolingSink:
+    """A sink that never raises: once its sink fails for good, records go to the spool.
+
+    ``setup``, ``write``, ``flush`` and ``close`` pass through until the sink raises
+    SinkError or OSError (the search sink does so when unreachable at setup or when a
+    flush outlives its deadline). From then on the sink is down for the rest of the run:
+    what it held undelivered and every later record are appended to ``spool``, so the
+    caller's local outputs never wait on a hung server more than once. ``spooled``
+    counts the records in the spool, ``lost`` those the spool itself could not take
+    (with ``error`` saying why); both are 0 while the sink works.
+    """
+
+    def __init__(self, sink: Sink, spool: SinkSpool, url: str, namespace: str) -> None:
+        self.sink = sink
+        self.name: str = sink.name
+        self.spool = spool
+        self.url = url
+        self.namespace = namespace
+        self.down: str | None = None  # why the sink was given up, once it was
+        self.spooled = 0
+        self.lost = 0
+        self.error: str | None = None
+
+    def setup(self) -> None:
+        """Set the sink up; a failure marks it down (nothing to spool yet)."""
+        self._guard(self.sink.setup)
+
+    def write(self, records: Sequence[OutputRecord]) -> None:
+        """Write to the sink, or to the spool once it is down."""
+        if self.down is not None:
+            self._spool(records)
+        elif records:
+            self._guard(lambda: self.sink.write(records))
+
+    def flush(self) -> None:
+        """Flush the sink unless it is down."""
+        if self.down is None:
+            self._guard(self.sink.flush)
+
+    def close(self) -> None:
+        """Flush and release the sink (what a final flush did not deliver is spooled)."""
+        if self.down is not None:
+            self._spool(self._take_undelivered())  # nothing for close() to flush
+        try:
+            self.sink.close()
+        except (SinkError, OSError) as exc:
+            self._give_up(exc)
+        finally:
+            self._spool(self._take_undelivered())
+
+    def drain_rejected(self) -> list[DeadLetter]:
+        """The sink's dead letters of documents the server refused for good."""
+        return [r.dead_letter for r in drain_rejected(self.sink)]
+
+    def _guard(self, step: Any) -> None:
+        try:
+            step()
+        except (SinkError, OSError) as exc:
+            self._give_up(exc)
+            self._spool(self._take_undelivered())
+
+    def _give_up(self, exc: BaseException) -> None:
+        if self.down is None:
+            self.down = redact(f"{type(exc).__name__}: {exc}")[:500]
+            log.warning(
+                "sink_down_spooling",
+                sink=self.name,
+                reason=self.down,
+                spool=str(self.spool.path),
+            )
+
+    def _take_undelivered(self) -> list[OutputRecord]:
+        take = getattr(self.sink, "take_undelivered", None)
+        return list(take()) if take is not None else []
+
+    def _spool(self, records: Sequence[OutputRecord]) -> None:
+        if not records:
+            return
+        try:
+            self.spool.append(self.name, self.url, self.namespace, records, self.down or "")
+        except OSError as exc:
+            failure = f"cannot write {self.spool.path}: {exc.strerror or exc}"
+        else:
+            self.spooled += len(records)
+            return
+        self.lost += len(records)
+        if self.error is None:
+            self.error = failure
+            log.error("sink_spool_failed", sink=self.name, error=failure)
+
+
+def _check_spooling(sink: SpoolingSink) -> Sink:
+    return sink  # mypy checks that SpoolingSink satisfies the Sink protocol

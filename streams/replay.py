@@ -16,7 +16,7 @@ import orjson
 from detectors.config import EngineConfig
 from detectors.engine import Engine
 from schemas import Alert, DeadLetter, QueryEvent, decode_event
-from streams.delivery import dead_letter_record, to_record
+from streams.delivery import dead_letter_record, drain_rejected, to_record
 from streams.logread import LogReader, Numbered, OversizeLine, UnreadableInputError
 from streams.sinks.base import OutputRecord, Sink
 
@@ -37,6 +37,7 @@ class ReplaySummary:
     alerts_by_level: dict[str, int] = field(default_factory=dict)
     risk_scores: int = 0
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    sink_rejected: int = 0  # documents a search server refused for good (they are dead letters)
     seconds: float = 0.0
 
     @property
@@ -53,8 +54,9 @@ class ReplaySummary:
             f"clients      {self.clients}\n"
             f"alerts       {sum(self.alerts_by_level.values())} ({levels})\n"
             f"risk scores  {self.risk_scores}\n"
-            f"dead letters {self.dead_letters}\n"
-            f"events/s     {self.events_per_second:,.0f} ({RATE_NOTE})"
+            f"dead letters {self.dead_letters}"
+            + (f" (and {self.sink_rejected} refused by a sink)\n" if self.sink_rejected else "\n")
+            + f"events/s     {self.events_per_second:,.0f} ({RATE_NOTE})"
         )
 
 
@@ -139,7 +141,8 @@ def replay_numbered(
     """Run the engine over numbered JSONL lines (a :class:`~streams.logread.LogReader`).
 
     Invalid lines, and the oversize ones the reader stood in for, become dead letters
-    whose ``source`` is ``<source>:<line number>``.
+    whose ``source`` is ``<source>:<line number>``. Documents a sink refused for good
+    (its ``drain_rejected``) are dead letters too, counted as ``sink_rejected``.
     """
     engine = engine or Engine(EngineConfig())
     summary = ReplaySummary()
@@ -169,6 +172,16 @@ def replay_numbered(
                 records.append(to_record(out, doc))
         for sink in sinks:
             sink.write(records)
+        drain_sinks()
+
+    def drain_sinks() -> None:
+        for sink in sinks:
+            for rejected in drain_rejected(sink):
+                doc = rejected.dead_letter.model_dump(mode="json", exclude_none=True)
+                writer.write("dead_letter", doc)
+                summary.sink_rejected += 1
+                if keep_dead_letters:
+                    result.dead_letters.append(doc)
 
     with _fewer_collections():
         try:
@@ -196,6 +209,7 @@ def replay_numbered(
                 run_batch()
             for sink in sinks:
                 sink.flush()
+            drain_sinks()
         finally:
             writer.close()
     summary.seconds = time.perf_counter() - started

@@ -1,10 +1,18 @@
-"""``clonewatch replay``: the embedded default, no infrastructure."""
+"""``clonewatch replay``: the embedded default, no infrastructure.
+
+The local outputs (alerts, scores, dead letters) never depend on a search sink: a sink
+unreachable at the start or failing a flush past its deadline is given up for the run and
+what it did not get goes to the sink spool (``--sink-spool DIR``), for ``clonewatch
+redeliver``. Such a run still completes, prints its summary with what was not delivered,
+and exits 3 (:data:`UNDELIVERED`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +25,7 @@ from clonewatch.commands.sink_options import add_search_arguments, search_sinks
 from clonewatch.progress import progress
 from detectors.config import EngineConfig
 from detectors.engine import Engine
+from streams.delivery import SPOOL_NAME, SinkSpool, SpoolingSink
 from streams.logread import LogReader
 from streams.replay import (
     ReplayResult,
@@ -27,6 +36,9 @@ from streams.replay import (
 from streams.sinks.base import Sink
 
 log = structlog.get_logger()
+
+# The exit code of a replay that completed with documents spooled, not delivered.
+UNDELIVERED = 3
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,6 +61,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--seed", type=int, default=0, help="engine seed (same input and seed, same alerts)"
     )
     add_search_arguments(p)  # --elasticsearch URL, --opensearch URL, --namespace
+    p.add_argument(
+        "--sink-spool",
+        type=Path,
+        metavar="DIR",
+        help=f"where documents a search sink did not take go ({SPOOL_NAME}, created only then; "
+        "default: the alerts file's folder); send them with clonewatch redeliver",
+    )
     p.add_argument(
         "--load-baseline",
         type=Path,
@@ -78,11 +97,39 @@ def _engine(seed: int, baseline: Path | None) -> Engine:
     return engine
 
 
-def _sinks(args: argparse.Namespace) -> list[Sink]:
-    sinks = search_sinks(args)
+def spool_folder(args: argparse.Namespace) -> Path:
+    """Where the sink spool goes: ``--sink-spool``, else the folder of the alerts."""
+    if args.sink_spool is not None:
+        return Path(args.sink_spool)
+    if args.alerts is not None:
+        return Path(args.alerts).resolve().parent
+    return default_alerts_folder(args.log)
+
+
+def _sinks(args: argparse.Namespace) -> list[SpoolingSink]:
+    """The search sinks, each spooling what it cannot deliver; set up (a failure: spooled)."""
+    spool = SinkSpool(spool_folder(args) / SPOOL_NAME)
+    sinks = [
+        SpoolingSink(sink, spool, getattr(args, sink.name), args.namespace)
+        for sink in search_sinks(args)
+    ]
     for sink in sinks:
         sink.setup()
     return sinks
+
+
+def undelivered_lines(sinks: list[SpoolingSink]) -> list[str]:
+    """Summary lines for sinks that did not take everything (none when all delivered)."""
+    lines = []
+    for sink in sinks:
+        if sink.spooled:
+            lines.append(
+                f"undelivered  {sink.spooled} {sink.name} documents spooled to {sink.spool.path} "
+                f"({sink.down}); send them with: clonewatch redeliver {sink.spool.path}"
+            )
+        if sink.lost:
+            lines.append(f"lost         {sink.lost} {sink.name} documents: {sink.error}")
+    return lines
 
 
 def default_alerts_folder(log_path: str) -> Path:
@@ -101,7 +148,7 @@ def replay_file(
     alerts: Path | None = None,
     scores: Path | None = None,
     dead_letter: Path | None = None,
-    sinks: list[Sink] | None = None,
+    sinks: Sequence[Sink] | None = None,
     keep_scores: bool = False,
     engine: Engine | None = None,
     default_alerts: bool = False,
@@ -154,7 +201,11 @@ def check_paths(args: argparse.Namespace) -> None:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    """Replay a log and print the summary (and where the alerts went)."""
+    """Replay a log and print the summary (where the alerts went, what was not delivered).
+
+    Exit 0, or :data:`UNDELIVERED` when a sink's documents were spooled, or 1 (after
+    the summary) when some could not even be spooled.
+    """
     check_paths(args)
     engine = _engine(args.seed, args.load_baseline)
     sinks = _sinks(args)
@@ -180,6 +231,8 @@ def run_replay(args: argparse.Namespace) -> int:
             raise CommandError(f"cannot write {args.save_baseline}: {why}", 1) from exc
     s = result.summary
     log.info("replay_done", events=s.events, alerts=len(result.alerts), dead_letters=s.dead_letters)
+    spooled = {sink.name: sink.spooled for sink in sinks if sink.spooled}
+    lost = {sink.name: sink.lost for sink in sinks if sink.lost}
     if args.json:
         out: dict[str, Any] = {
             "events": s.events,
@@ -191,10 +244,19 @@ def run_replay(args: argparse.Namespace) -> int:
             "dead_letter_reasons": s.dead_letter_reasons,
             "events_per_second": round(s.events_per_second, 1),
             "alerts_file": str(alerts_path),
+            "sink_rejected": s.sink_rejected,
+            "undelivered": spooled,
+            "lost": lost,
         }
+        if spooled:
+            out["sink_spool"] = str(sinks[0].spool.path)
         print(json.dumps(out, indent=2))
     else:
         print(s.format())
         chosen = "" if args.alerts is not None else " (the default; --alerts FILE to choose)"
         print(f"alerts file  {alerts_path}{chosen}")
-    return 0
+        for line in undelivered_lines(sinks):
+            print(line)
+    if lost:
+        return 1
+    return UNDELIVERED if spooled else 0

@@ -228,13 +228,21 @@ class DeadLetterFile:
         """Run ``handle`` on every entry under the lock; an entry is kept when it returns a dict
         (the updated entry) and removed when it returns None. Returns (removed, kept).
         """
+
+        def each(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [kept for entry in entries if (kept := handle(entry)) is not None]
+
+        return self.process_all(each)
+
+    def process_all(
+        self, handle: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+    ) -> tuple[int, int]:
+        """Run ``handle`` on all entries at once under the lock (batched resending); the
+        entries it returns are kept, the others removed. Returns (removed, kept).
+        """
         with self.locked():
             entries = self._read_unlocked()
-            kept: list[dict[str, Any]] = []
-            for entry in entries:
-                updated = handle(entry)
-                if updated is not None:
-                    kept.append(updated)
+            kept = handle(entries)
             tmp = self.path.with_name(self.path.name + ".tmp")
             with tmp.open("w", encoding="utf-8") as out:
                 for entry in kept:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -16,8 +17,50 @@ IndexMode = Literal["auto", "data_stream", "dated"]
 ENV_PREFIX = "CLONEWATCH_ES_"
 
 
+# Durations that CLONEWATCH_ES_<NAME> variables may set (seconds).
+_SECONDS = ("request_timeout", "flush_deadline")
+
+
 def _read_secret_file(path: str) -> str:
     return Path(path).read_text(encoding="utf-8").strip()
+
+
+def _seconds(var: str, text: str) -> float:
+    """A positive, finite number of seconds from variable ``var``.
+
+    >>> _seconds("CLONEWATCH_ES_FLUSH_DEADLINE", "2.5")
+    2.5
+    >>> _seconds("CLONEWATCH_ES_FLUSH_DEADLINE", "nan")
+    Traceback (most recent call last):
+    ...
+    ValueError: CLONEWATCH_ES_FLUSH_DEADLINE: expected a positive number of seconds, got 'nan'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{var}: expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _tuning(env: Mapping[str, str]) -> dict[str, Any]:
+    """The timeout, deadline and bulk size set by ``CLONEWATCH_ES_*`` variables.
+
+    >>> _tuning({"CLONEWATCH_ES_FLUSH_DEADLINE": "5", "CLONEWATCH_ES_MAX_RECORDS": "50"})
+    {'flush_deadline': 5.0, 'max_records': 50}
+    """
+    values: dict[str, Any] = {}
+    for name in _SECONDS:
+        text = env.get(ENV_PREFIX + name.upper())
+        if text:
+            values[name] = _seconds(ENV_PREFIX + name.upper(), text)
+    text = env.get(ENV_PREFIX + "MAX_RECORDS")
+    if text:
+        if not (text.isascii() and text.isdigit() and int(text) > 0):
+            raise ValueError(f"{ENV_PREFIX}MAX_RECORDS: expected a positive integer, got {text!r}")
+        values["max_records"] = int(text)
+    return values
 
 
 @dataclass(frozen=True)
@@ -25,7 +68,9 @@ class SearchSettings:
     """Connection, buffering and retry settings of a search sink.
 
     Secrets never appear in ``repr``; :meth:`from_env` reads the ``CLONEWATCH_ES_*``
-    variables (``*_FILE`` variants read the value from a file).
+    variables (``*_FILE`` variants read the value from a file; ``CLONEWATCH_ES_REQUEST_TIMEOUT``
+    and ``CLONEWATCH_ES_FLUSH_DEADLINE`` set those two durations, in seconds, and
+    ``CLONEWATCH_ES_MAX_RECORDS`` the records per bulk request).
     """
 
     namespace: str = DEFAULT_NAMESPACE
@@ -99,6 +144,7 @@ class SearchSettings:
             )
         if env.get(ENV_PREFIX + "NAMESPACE"):
             values["namespace"] = env[ENV_PREFIX + "NAMESPACE"]
+        values.update(_tuning(env))
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
         if unknown:

@@ -137,18 +137,38 @@ class SearchSink:
         return len(self._buffer)
 
     def write(self, records: Sequence[OutputRecord]) -> None:
-        """Buffer records, flushing synchronously whenever the buffer is full or old."""
-        for record in records:
-            self._buffer.append(record)
-            self._buffer_bytes += _doc_size(record.doc)
-            if self._oldest is None:
-                self._oldest = self._clock()
+        """Buffer records, flushing synchronously whenever the buffer is full or old.
+
+        A flush that fails raises SinkError with every record of this call that was not
+        delivered still buffered (those after the full buffer too): :meth:`take_undelivered`
+        then has each of them.
+        """
+        for pos, record in enumerate(records):
+            self._append(record)
             if (
                 len(self._buffer) >= self.settings.max_records
                 or self._buffer_bytes >= self.settings.max_bytes
             ):
-                self.flush()
+                try:
+                    self.flush()
+                except SinkError:
+                    for rest in records[pos + 1 :]:
+                        self._append(rest)
+                    raise
         self.maybe_flush()
+
+    def _append(self, record: OutputRecord) -> None:
+        self._buffer.append(record)
+        self._buffer_bytes += _doc_size(record.doc)
+        if self._oldest is None:
+            self._oldest = self._clock()
+
+    def take_undelivered(self) -> list[OutputRecord]:
+        """Take every buffered record (after a failed flush: those not delivered), emptying it."""
+        out, self._buffer = self._buffer, []
+        self._buffer_bytes = 0
+        self._oldest = None
+        return out
 
     def maybe_flush(self) -> bool:
         """Flush if the oldest buffered record is older than ``max_age``; True if it did."""

@@ -248,6 +248,20 @@ class TestRetries:
         assert all(lo <= s <= hi for s, (lo, hi) in zip(clock.sleeps, bounds, strict=True))
         assert ("logs-clonewatch.alert-default", "a1") in backend.stored
 
+    def test_failed_write_keeps_every_undelivered_record(
+        self, backend: FakeBackend, clock: Clock
+    ) -> None:
+        """A write whose flush fails keeps the full buffer and the records after it."""
+        backend.script = [SearchUnavailableError("hung")] * 10
+        sink = make_sink(backend, clock, max_records=2, flush_deadline=3)
+        sink.setup()
+        with pytest.raises(SinkError, match="undelivered"):
+            sink.write([alert(1), alert(2), alert(3), alert(4)])
+        assert [r.id for r in sink.take_undelivered()] == ["a1", "a2", "a3", "a4"]
+        assert sink.buffered == 0
+        sink.close()
+        assert backend.stored == {}
+
     def test_whole_request_429_is_retried(self, backend: FakeBackend, clock: Clock) -> None:
         """A bulk request refused as a whole with 429 is sent again."""
         backend.script = [BulkHttpError(429, "es_rejected_execution_exception")]
@@ -470,6 +484,35 @@ class TestSettings:
         """A misspelt setting raises TypeError instead of being ignored."""
         with pytest.raises(TypeError, match="max_recrods"):
             SearchSettings.from_env({}, max_recrods=5)
+
+    def test_timeouts_and_bulk_size_from_env(self) -> None:
+        """CLONEWATCH_ES_REQUEST_TIMEOUT, _FLUSH_DEADLINE and _MAX_RECORDS set those settings."""
+        env = {
+            "CLONEWATCH_ES_REQUEST_TIMEOUT": "1.5",
+            "CLONEWATCH_ES_FLUSH_DEADLINE": "10",
+            "CLONEWATCH_ES_MAX_RECORDS": "50",
+        }
+        settings = SearchSettings.from_env(env)
+        assert (settings.request_timeout, settings.flush_deadline, settings.max_records) == (
+            1.5,
+            10.0,
+            50,
+        )
+        assert SearchSettings.from_env(env, max_records=7).max_records == 7
+
+    @pytest.mark.parametrize(
+        ("var", "value"),
+        [
+            ("CLONEWATCH_ES_FLUSH_DEADLINE", "inf"),
+            ("CLONEWATCH_ES_REQUEST_TIMEOUT", "-1"),
+            ("CLONEWATCH_ES_MAX_RECORDS", "0"),
+            ("CLONEWATCH_ES_MAX_RECORDS", "1e3"),
+        ],
+    )
+    def test_bad_timeouts_are_errors(self, var: str, value: str) -> None:
+        """A duration that is not a positive finite number, or a bulk size of 0, is refused."""
+        with pytest.raises(ValueError, match=var):
+            SearchSettings.from_env({var: value})
 
     def test_factory_builds_each_product(self) -> None:
         """build_search_sink returns a sink named after the product, without connecting."""
