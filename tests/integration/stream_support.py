@@ -271,10 +271,19 @@ class Received:
 
 
 class WebhookReceiver:
-    """A real HTTP server thread on loopback that records every POST and answers 204."""
+    """A real HTTP server thread on loopback that records every POST and answers 204.
 
-    def __init__(self) -> None:
+    ``delay`` seconds pass between reading a POST and answering it (a slow gateway);
+    while ``fail`` is above 0 a POST is answered 503 instead, kept in ``refused`` and
+    ``fail`` counts down. ``arrived`` is set once a POST has been read.
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
         self.received: list[Received] = []
+        self.refused: list[Received] = []
+        self.delay = delay
+        self.fail = 0
+        self.arrived = threading.Event()
         self._lock = threading.Lock()
         outer = self
 
@@ -282,11 +291,15 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                got = Received({k.lower(): v for k, v in self.headers.items()}, body)
                 with outer._lock:
-                    outer.received.append(
-                        Received({k.lower(): v for k, v in self.headers.items()}, body)
-                    )
-                self.send_response(204)
+                    refuse = outer.fail > 0
+                    outer.fail -= int(refuse)
+                    (outer.refused if refuse else outer.received).append(got)
+                outer.arrived.set()
+                if not refuse:
+                    time.sleep(outer.delay)
+                self.send_response(503 if refuse else 204)
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
