@@ -130,7 +130,7 @@ class RepeatFilter(logging.Filter):
                 f"{record.getMessage()} ({dropped} similar messages suppressed "
                 f"in the last {elapsed:.0f}s)"
             )
-            record.args = None
+            record.args = ()
         return True
 
 
@@ -151,7 +151,9 @@ def _install_record_factory() -> None:
                 message = record.getMessage()
             except Exception:  # noqa: BLE001 - a bad format string: keep it, redacted as text
                 message = f"{record.msg!s} {record.args!r}"
-            record.msg, record.args = redact(message), None
+            # An empty tuple, not None: mode's formatter wraps a non-tuple into (args,) and
+            # would then format the message with one argument too many.
+            record.msg, record.args = redact(message), ()
             if record.exc_info and not record.exc_text:
                 record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             if record.stack_info:

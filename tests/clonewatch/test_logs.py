@@ -92,3 +92,22 @@ class TestRepeatFilter:
         logs.configure("INFO", "json")
         for name in ("aiokafka", "aiokafka.consumer.fetcher", "kafka"):
             assert any(isinstance(f, logs.RepeatFilter) for f in logging.getLogger(name).filters)
+
+
+class TestModeFormatting:
+    """Records redacted at creation still format under mode's (Faust's) formatter."""
+
+    def test_mode_formatter_formats_a_redacted_record(self) -> None:
+        """mode wraps non-tuple args into a tuple: redacted records must carry an empty one."""
+        import logging  # noqa: PLC0415 - local to the test
+
+        from mode.utils.logging import ExtensionFormatter  # noqa: PLC0415 - faust's formatter
+
+        from clonewatch.logs import _install_record_factory  # noqa: PLC0415
+
+        _install_record_factory()
+        record = logging.getLogger("mode.test").makeRecord(
+            "mode.test", logging.WARNING, __file__, 1, "took %s ms (100%% done)", (5,), None
+        )
+        formatter = ExtensionFormatter(fmt="%(message)s")
+        assert formatter.format(record) == "took 5 ms (100% done)"
