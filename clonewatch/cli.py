@@ -1,7 +1,8 @@
 """The ``clonewatch`` command: one sub-command per module under clonewatch.commands.
 
 Exit codes: 0 success, 1 a runtime failure (unreadable input, unreachable
-server), 2 a usage error.
+server), 2 a usage error, 3 completed with documents a remote sink did not take (spooled for
+``clonewatch redeliver``).
 """
 
 from __future__ import annotations

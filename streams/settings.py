@@ -116,6 +116,8 @@ class Settings(BaseModel):
     store: str = "memory://"
     data_dir: Path = Path("clonewatch-data")
     standby_replicas: int = Field(default=1, ge=0)
+    # Deprecated, ignored: the score stage checkpoints the baseline with every batch that
+    # changes it (streams/checkpoint.py); kept so configurations that set it still load.
     population_checkpoint_seconds: float = Field(default=30.0, gt=0)
 
     # Processing
