@@ -25,14 +25,15 @@ class Observation:
 
     __slots__ = (
         "cell", "collinearity", "label", "margin", "nearest", "other_same", "other_same_count",
-        "own_nearest", "own_same", "owner", "retry", "step", "step_count", "step_ratio", "ts",
+        "own_nearest", "own_same", "owner", "retry", "step", "step_count", "step_ratio", "tail",
+        "ts",
     )  # fmt: skip
 
     # What ``repr`` shows (a compiled class keeps no ``__slots__`` to read them from).
     _shown: ClassVar[tuple[str, ...]] = (
         "owner", "ts", "nearest", "cell", "margin", "label", "retry", "step_ratio",
         "step_count", "step", "collinearity", "own_nearest", "own_same", "other_same",
-        "other_same_count",
+        "other_same_count", "tail",
     )  # fmt: skip
 
     def __init__(
@@ -71,6 +72,20 @@ class Observation:
         self.own_same: list[float] = [] if own_same is None else own_same
         self.other_same = other_same
         self.other_same_count = other_same_count
+        # The largest per-query tail evidence (nats) any signal's look gave this query, or
+        # None when no look was scored: what detectors.tail_count counts.
+        self.tail: float | None = None
+
+    def note_tail(self, e: float) -> None:
+        """A signal's per-query tail evidence for this query: the largest is kept.
+
+        >>> obs = Observation(owner=1, ts=0)
+        >>> obs.note_tail(1.5); obs.note_tail(0.2); obs.tail
+        1.5
+        """
+        tail = self.tail
+        if tail is None or e > tail:
+            self.tail = e
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._shown)

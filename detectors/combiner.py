@@ -86,6 +86,8 @@ class RiskCombiner:
         total = 0.0
         for k, raw in evidence.items():  # each surprise after its cap, summed in order
             cap = cap_volume if k == "volume" else cap_signal
+            if k == "tail_count":  # a count of many suspicious queries: worth more alone
+                cap = cfg.cap_count
             v = capped[k] = cap if cap < raw else raw  # min(raw, cap), as a comparison
             total += v
         combined = gamma_tail_surprise(total, len(capped)) - math.log(n if n > 1 else 1)

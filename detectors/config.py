@@ -25,6 +25,20 @@ class EngineConfig:
     class_buckets: int = 32  # labels are hashed into this many buckets
     max_models_per_client: int = 8
     max_clients: int = 500_000  # in-process LRU cap on tracked clients
+    # Models (detectors/support.py): at most this many baselines (about 130 KB each); beyond
+    # it a new id evicts a lone model, or is scored in the overflow model when none is lone.
+    max_models: int = 2048
+    lone_model_clients: int = 4  # a model fewer distinct clients use is "lone"
+    # Fan-out (detectors/fanout.py): lone models a client queries, against the population.
+    fanout_min_lone: int = 2  # lone models a client must keep before the test scores
+    fanout_after_s: float = 600.0  # a model counts as lone only this long after it appeared
+    fanout_min_rate: float = 0.05  # floor of the population's lone models per client
+    # Suspicious-query count (detectors/tail_count.py): a Bernoulli CUSUM per (client, model)
+    # of queries whose tail evidence reaches tail_threshold, against the model's own rate.
+    tail_threshold: float = 4.0  # nats: -log of the per-look tail probability (1.8 %)
+    tail_ratio: float = 2.5  # the alternative rate, as a multiple of the benign one...
+    tail_ratio_fast: float = 8.0  # ...and a quicker one for lightly padded attacks
+    tail_prior: float = 64.0  # prior queries behind the benign rate (at the nominal rate)
     # Population (per model).
     projection_dim: int = 32
     reference_size: int = 512
@@ -44,6 +58,7 @@ class EngineConfig:
     slow_rate: float = 0.76  # its benign tail rate
     cap_signal: float = 32.0  # one signal alone reaches at most "high"
     cap_volume: float = 1.5  # volume alone never reaches "low" (20)
+    cap_count: float = 40.0  # the suspicious-query count alone may reach "high", not critical
     self_min_reference: int = 8  # other clients' same-class inputs a self-similarity test needs
     self_contrast: float = 0.9  # own inputs count when nearer than this share of the nearest other
     client_test_every: int = 8  # client-level tests are recomputed every N queries
@@ -74,5 +89,9 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.class_buckets <= 255:
             raise ValueError("class_buckets must be 1-255 (a bucket is kept in one byte)")
+        if self.max_models < 1 or self.lone_model_clients < 1:
+            raise ValueError("max_models and lone_model_clients must be at least 1")
+        if not (self.tail_ratio > 1.0 and self.tail_ratio_fast > 1.0):
+            raise ValueError("tail_ratio must exceed 1 (the alternative rate is a multiple)")
         if not 0.0 < self.self_contrast <= 1.0:
             raise ValueError("self_contrast must be in (0, 1] (1: any nearer own input counts)")

@@ -18,6 +18,7 @@ from detectors.campaign import CampaignWatch
 from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
 from detectors.extras import Extras
+from detectors.fanout import ModelFanout
 from detectors.outputs import Output, Verdict, alert, by_points, campaign_alert, risk_record
 from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket
 from detectors.population_codec import dump_populations, load_populations
@@ -28,6 +29,8 @@ from detectors.signals.novelty import NoveltySignal
 from detectors.signals.steps import StepSignal
 from detectors.signals.volume import VolumeSignal
 from detectors.state import ClientState, ModelClientState
+from detectors.support import OVERFLOW_MODEL, ModelSupport
+from detectors.tail_count import TailCount
 from schemas import LEVEL_ORDER, QueryEvent, level_for_score
 
 _CAMPAIGN_LEVEL = LEVEL_ORDER["low"]  # an account reaching it counts towards a campaign
@@ -73,6 +76,11 @@ class Engine:
         )  # fmt: skip
         self.combiner = RiskCombiner(self.config)
         self.stats: Counter[str] = Counter()
+        # Bounded models, ranked by distinct clients (decoys evict decoys); fan-out to lone
+        # models and the count of suspicious queries, which padding cannot average away.
+        self.support = ModelSupport(self.config)
+        self._fanout = ModelFanout(self.config)
+        self._tail = TailCount(self.config)
         # Per (model, strongest signal of the qualifying account): one attack tool's accounts
         # show the same profile. Each model's first event time, for the rate outside campaigns.
         self.campaigns: dict[tuple[str, str], CampaignWatch] = {}
@@ -189,15 +197,48 @@ class Engine:
 
     def import_population(self, blob: bytes) -> None:
         """Restore baselines written by ``export_population``."""
-        self.populations.update(load_populations(blob, self.config))
+        for model_id, pop in load_populations(blob, self.config).items():
+            pid, victim = self.support.admit(model_id, self._frozen)
+            self._forget_model(victim)
+            if pid == model_id:
+                self.populations[model_id] = pop
 
     # ------------------------------------------------------------------ internals
     def _population(self, model_id: str) -> ModelPopulation:
+        """The model's baseline, created if there is room (or a lone model makes room),
+        else the overflow model's (``max_models``, :mod:`detectors.support`)."""
         pop = self.populations.get(model_id)
         if pop is None:
-            pop = ModelPopulation(model_id, self.config)
-            self.populations[model_id] = pop
+            pid, victim = self.support.admit(model_id, self._frozen)
+            self._forget_model(victim)
+            pop = self.populations.get(pid)
+            if pop is None:
+                pop = self.populations[pid] = ModelPopulation(pid, self.config)
         return pop
+
+    def _frozen(self, model_id: str) -> bool:
+        pop = self.populations.get(model_id)
+        return pop is not None and pop.frozen
+
+    def _forget_model(self, model_id: str | None) -> None:
+        """Drop an evicted lone model's baseline and what the engine keeps per model."""
+        if model_id is None:
+            return
+        self.stats["models_evicted"] += 1
+        self.populations.pop(model_id, None)
+        self.model_first_ts.pop(model_id, None)
+        for key in [k for k in self.campaigns if k[0] == model_id]:
+            del self.campaigns[key]
+        if self._extras is not None:
+            self._extras.forget(model_id)
+
+    def model_stats(self) -> dict[str, int]:
+        """Models tracked, evicted (lone ones, to make room) and events pooled in overflow."""
+        return {
+            "models_tracked": len(self.support),
+            "models_evicted": self.stats["models_evicted"],
+            "model_overflow_events": self.stats["model_overflow_events"],
+        }
 
     def _client(self, client_id: str) -> ClientState:
         st = self.clients.get(client_id)
@@ -222,13 +263,13 @@ class Engine:
     ) -> str | None:
         """Score one event; say whether the model's baseline changed ("epoch", "freeze")."""
         cfg = self.config
-        pop = self.populations.get(ev.model_id) or self._population(ev.model_id)
-        st = client.model(ev.model_id, cfg)
+        pop = self._scoring_population(ev.model_id)
+        st = client.model(ev.model_id, cfg, self.support.support)
         ts = pre.ts  # the event's, converted once by the batch pass
         owner = pre.owner
         st.n += 1
         if st.n == 1:
-            self._first_sight(ev.model_id, st, ts)
+            self._first_sight(pop.model_id, st, ts, owner, client)
         if ev.source_ip:
             st.source_ip = ev.source_ip
         has_features = pop.accepts(ev.features)
@@ -253,12 +294,14 @@ class Engine:
         }
         if self._extras is not None:
             self._extras.score(ev.model_id, pre.z, obs, st, readings)
+        self._accumulate(client, st, obs, pop, ts, readings)
         if pre.z is not None and not pre.retry:
             st.push(pre.z, pre.crc, cfg.ring_size, obs.label)
         st.last_ts = ts if ts > st.last_ts else st.last_ts  # max(st.last_ts, ts)
         risk, shares = self.combiner.risk(st.evidence, st.n)
         st.risk = risk
         self._emit(ev, ts, st, Verdict(risk, level_for_score(risk), shares, readings), out)
+        self._tail.learn(obs, pop, st.n, risk)
         if not self._may_teach(risk, st.n, obs.retry, pop, ev.features):
             return None
         froze = False
@@ -282,8 +325,45 @@ class Engine:
             self._extras.learn(ev.model_id, pop.admitted)
         return "freeze" if froze else "epoch" if epoch else None
 
-    def _first_sight(self, model_id: str, st: ModelClientState, ts: float) -> None:
-        """A client's first query to a model: its clocks start, and the model's first time."""
+    def _accumulate(
+        self,
+        client: ClientState,
+        st: ModelClientState,
+        obs: Observation,
+        pop: ModelPopulation,
+        ts: float,
+        readings: dict[str, Reading],
+    ) -> None:
+        """Evidence beyond the per-query signals: the count of suspicious queries (padding
+        cannot average it away) and, for a client on several models, its fan-out."""
+        tail = self._tail.update(obs, st, pop)
+        if tail is not None:
+            readings[TailCount.name] = tail
+        if len(client.models) >= self.config.fanout_min_lone:
+            fan = self._fanout.update(client, self.support.support, self.model_first_ts, ts)
+            self._fanout.apply(st, fan)
+            if fan is not None:
+                readings[ModelFanout.name] = fan
+
+    def _scoring_population(self, model_id: str) -> ModelPopulation:
+        """The baseline an event of the model is scored against (overflow counted)."""
+        pop = self.populations.get(model_id)
+        if pop is None:
+            pop = self._population(model_id)
+            if pop.model_id != model_id:
+                self.stats["model_overflow_events"] += 1
+        else:
+            self.support.touch(model_id)
+        return pop
+
+    def _first_sight(
+        self, model_id: str, st: ModelClientState, ts: float, owner: int, client: ClientState
+    ) -> None:
+        """A client's first query to a model: its clocks start, and the model's first time;
+        one more distinct client of the model (and a new client, if it is its first model)."""
+        self.support.see(model_id, owner)
+        if len(client.models) == 1:
+            self._fanout.clients += 1
         # The first risk score comes after risk_every_n queries or risk_every_seconds,
         # not on first sight: a one-off client has nothing to report.
         st.first_ts = st.last_emit_ts = ts
@@ -344,11 +424,12 @@ class Engine:
     ) -> None:
         """This account reached `low`: alert on the accounts of a campaign it completes."""
         top = min(v.shares.items(), key=by_points)[0] if v.shares else "none"  # the strongest
-        key = (ev.model_id, top)
+        model_id = ev.model_id if ev.model_id in self.populations else OVERFLOW_MODEL
+        key = (model_id, top)
         watch = self.campaigns.get(key)
         if watch is None:
-            first = self.model_first_ts.get(ev.model_id, ts)  # ts: state restored without it
-            watch = self.campaigns[key] = CampaignWatch(ev.model_id, first, self.config, top)
+            first = self.model_first_ts.get(model_id, ts)  # ts: state restored without it
+            watch = self.campaigns[key] = CampaignWatch(model_id, first, self.config, top)
         hit = watch.observe(ev.client_id, ts, st.n, ev.event_id, st.source_ip or "")
         if hit is None:
             return

@@ -192,12 +192,18 @@ class Extras:
 
     def __init__(self, config: EngineConfig) -> None:
         taken = {"novelty", "steps", "coverage", "low_margin", "class_spread", "volume"}
+        taken |= {"tail_count", "model_fanout"}  # the engine's own evidence beyond signals
         self.signals: list[ExtraSignal] = []
         for entry in config.extra_detectors:
             path, params = _entry(entry)
             name = signal_name(path, taken)
             taken.add(name)
             self.signals.append(ExtraSignal(path, params, name, config))
+
+    def forget(self, model_id: str) -> None:
+        """Drop the detectors' clones of a model the engine no longer tracks."""
+        for sig in self.signals:
+            sig.models.pop(model_id, None)
 
     def score(
         self,

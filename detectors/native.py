@@ -29,6 +29,7 @@ COMPILED = (
     "combiner",
     "config",
     "engine",
+    "fanout",
     "isotime",
     "outputs",
     "population",
@@ -42,6 +43,8 @@ COMPILED = (
     "signals.volume",
     "sketch",
     "state",
+    "support",
+    "tail_count",
 )
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "native.json"

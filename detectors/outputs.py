@@ -47,7 +47,23 @@ SIGNAL_TITLES = {
     "low_margin": "queries near the decision boundary",
     "class_spread": "predicted classes spread more evenly than natural traffic",
     "volume": "high query volume",
+    "tail_count": "many queries far in the tail of the model's benign traffic",
+    "model_fanout": "queries to models almost no other client uses",
 }
+
+
+def signal_title(name: str, readings: dict[str, Reading]) -> str:
+    """What a signal's evidence says, in words an analyst reads (with its count if any).
+
+    >>> signal_title("model_fanout", {"model_fanout": Reading(9.0, 30.0)})
+    'queries to 9 models almost no other client uses'
+    """
+    reading = readings.get(name)
+    if name == "model_fanout" and reading is not None:
+        return f"queries to {reading.value:.0f} models almost no other client uses"
+    if name == "tail_count" and reading is not None:
+        return f"{reading.value:.0%} of recent queries far in the tail of the model's traffic"
+    return SIGNAL_TITLES.get(name, name)
 
 
 def by_points(kv: tuple[str, float]) -> float:
@@ -148,7 +164,7 @@ def clonewatch_context(ev: QueryEvent, st: ModelClientState, v: Verdict) -> dict
 def alert(ev: QueryEvent, st: ModelClientState, v: Verdict) -> Alert:
     """A client's alert on rising risk: its level, score, the leading signals and why."""
     top = [k for k, pts in sorted(v.shares.items(), key=by_points) if pts >= 1.0][:3]
-    why = "; ".join(f"{SIGNAL_TITLES.get(k, k)} ({v.shares[k]:.0f} pts)" for k in top)
+    why = "; ".join(f"{signal_title(k, v.readings)} ({v.shares[k]:.0f} pts)" for k in top)
     score = round_to(v.risk, 2)
     return Alert(
         timestamp=iso(ev.ts),

@@ -253,6 +253,9 @@ class ModelPopulation:
         self.offered_recent = 64.0
         self.tail_recent = 3.2
         self.withheld = 0
+        # Teaching queries seen, and those of them suspicious (detectors/tail_count.py).
+        self.tail_seen = 0.0
+        self.tail_hits = 0.0
 
     # ------------------------------------------------------------------ features
     @property

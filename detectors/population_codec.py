@@ -42,6 +42,8 @@ _SCALARS = (
     "tail_recent",
     "withheld",
     "excluded",
+    "tail_seen",
+    "tail_hits",
 )
 
 

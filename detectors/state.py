@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Final
@@ -173,18 +174,54 @@ class ClientState:
     """
 
     models: OrderedDict[str, ModelClientState] = field(default_factory=OrderedDict)
+    lone: int = 0  # lone models this client counts for in the engine's fan-out rate (0-2)
 
-    def model(self, model_id: str, config: EngineConfig) -> ModelClientState:
-        """The state for ``model_id``, created (and the oldest evicted) as needed."""
+    def model(
+        self,
+        model_id: str,
+        config: EngineConfig,
+        support: Callable[[str], int] | None = None,
+    ) -> ModelClientState:
+        """The state for ``model_id``, created (and another evicted) as needed.
+
+        Without ``support`` the least recently used state goes. With it (distinct clients
+        per model), the one evicted is the least supported, then the least risky, then the
+        least recently used, never the one just created: queries to decoy model ids nobody
+        else uses evict each other, not the state of a model the client really queries.
+
+        >>> cfg = EngineConfig(max_models_per_client=2)
+        >>> s = ClientState()
+        >>> s.model("real", cfg).n = 50
+        >>> users = {"real": 300}.get
+        >>> for decoy in ("d1", "d2", "d3"):
+        ...     _ = s.model(decoy, cfg, lambda m: users(m, 1))
+        >>> list(s.models)
+        ['real', 'd3']
+        """
         st = self.models.get(model_id)
         if st is None:
             st = ModelClientState()
             self.models[model_id] = st
             while len(self.models) > config.max_models_per_client:
-                self.models.popitem(last=False)
+                if support is None:
+                    self.models.popitem(last=False)
+                else:
+                    del self.models[self._victim(model_id, support)]
         else:
             self.models.move_to_end(model_id)
         return st
+
+    def _victim(self, keep: str, support: Callable[[str], int]) -> str:
+        """The state to evict: least supported, then lowest risk, then least recent."""
+        best: tuple[int, float, int] | None = None
+        victim = keep
+        for age, (mid, m) in enumerate(self.models.items()):
+            if mid == keep:
+                continue
+            key = (support(mid), m.risk, age)
+            if best is None or key < best:
+                best, victim = key, mid
+        return victim
 
     def to_bytes(self) -> bytes:
         """Compact, pickle-free serialisation: a JSON header, then the raw arrays.
@@ -210,7 +247,10 @@ class ClientState:
                 else:
                     scalars[f.name] = v
             models.append([model_id, scalars, arrays])
-        header = json.dumps({"v": FORMAT_VERSION, "models": models}, separators=(",", ":"))
+        doc: dict[str, Any] = {"v": FORMAT_VERSION, "models": models}
+        if self.lone:  # absent when 0: a state without fan-out reads and writes as before
+            doc["lone"] = self.lone
+        header = json.dumps(doc, separators=(",", ":"))
         head = header.encode("utf-8")
         return MAGIC + len(head).to_bytes(4, "big") + head + b"".join(blobs)
 
@@ -239,7 +279,8 @@ class ClientState:
                     kwargs[name] = raw.reshape(shape).copy()
                 offset += count * dtype.itemsize
             models[model_id] = ModelClientState(**kwargs)
-        return cls(models)
+        lone = obj.get("lone", 0)
+        return cls(models, lone if isinstance(lone, int) and 0 <= lone <= 2 else 0)
 
 
 _FIELDS = frozenset(f.name for f in fields(ModelClientState))

@@ -64,5 +64,6 @@ class LowMarginSignal(ConfiguredSignal):
             return Reading(state.values.get(self.name, 0.0), state.evidence.get(self.name, 0.0))
         e = pop.margin.lower(m) if pop.margin.count >= self.config.min_sketch else 0.0
         e *= obs.fresh_share()
+        obs.note_tail(e)
         value = ewma(state, self.name, e)
         return Reading(value, cusum(state, self.name, e, self.config), lesson=m)

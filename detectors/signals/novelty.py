@@ -53,5 +53,6 @@ class NoveltySignal(ConfiguredSignal):
             if d > top > 0.0:  # beyond anything benign seen: grow with the log-ratio
                 e += min(6.0, 3.0 * math.log(d / top))
         e *= obs.fresh_share()
+        obs.note_tail(e)
         value = ewma(state, self.name, e)
         return Reading(value, cusum(state, self.name, e, self.config), lesson=d)

@@ -97,15 +97,19 @@ class StepSignal(ConfiguredSignal):
         chain = state.values.get("chain_steps", 0.0)
         sketch = pop.step_sketch_for(obs.step_count)
         if obs.step_ratio is not None and sketch is not None:
-            hit = sketch.lower(obs.step_ratio) >= HIT
+            small = sketch.lower(obs.step_ratio)
+            hit = small >= HIT
             # A small step to an input no nearer than other clients' natural ones is how a
             # client asking about one region (class-skewed, one user's photos) moves.
             if hit and obs.step is not None and obs.nearest is not None:
                 hit = not obs.step >= obs.nearest
+            obs.note_tail(small if hit else 0.0)
             chain = bernoulli_cusum(state, "chain_steps", hit, TAIL, PROBING, 2 * cfg.cap_signal)
             ewma(state, self.name, 1.0 if hit else 0.0)
         if obs.collinearity is not None and pop.collinear.count >= cfg.min_sketch:
-            line = cusum_surprise(state, "line_steps", pop.collinear.upper(obs.collinearity), cfg)
+            tail = pop.collinear.upper(obs.collinearity)
+            obs.note_tail(tail)
+            line = cusum_surprise(state, "line_steps", tail, cfg)
             state.values["line_steps"] = line
         if obs.step_count or obs.own_nearest is not None:
             ewma(state, "continuity", 0.0 if obs.own_nearest is None else 1.0, alpha=0.1)
@@ -114,6 +118,7 @@ class StepSignal(ConfiguredSignal):
             # nature: the test fades out as continuations approach half the client's queries.
             fresh = max(0.0, 1.0 - 2.0 * state.values.get("continuity", 0.0))
             e = fresh * min(MAX_TAIL_EVIDENCE, surprise / pop.self_scale())
+            obs.note_tail(e)
             near_own = cusum_surprise(state, "near_own", e, cfg)
             state.values["near_own"] = near_own
         best = max(chain, state.values.get("line_steps", 0.0), state.values.get("near_own", 0.0))

@@ -28,16 +28,22 @@ MAX_BENIGN_SHARE = 0.01
 
 #: Evasions the engine loses to today, and why (issue 17's items).
 FAILING_TODAY: dict[str, str] = {
-    "model hop (8 ids every 4th)": "issue 17 item 3: decoy models evict the real model's state",
-    "dilution 2:1": "issue 17 item 4: natural padding averages the evidence away",
-    "dilution 3:1": "issue 17 item 4: natural padding averages the evidence away",
-    "dilution 4:1": "issue 17 item 4: natural padding averages the evidence away",
+    "dilution 3:1": "issue 17 item 4: padded JbDA's suspicious queries stay near the benign "
+    "rate (6/8 caught; 2:1 and 4:1 catch 7/8)",
     "key rotation every 12": "issue 17 item 5: keys are not pooled by network and agent",
     "key rotation every 4": "issue 17 item 5: keys are not pooled by network and agent",
     "one query per key": "issue 17 item 5: keys under the alert floor never add up",
     "rotation over many /24s": "issue 17 item 5: keys are not pooled by behaviour",
     "threshold learner (adaptive)": "issue 17 item 5: fresh keys below the line never add up",
 }
+
+#: Padding ratios whose median queries to alert still exceeds the bound, and why.
+SLOW_TODAY: dict[int, str] = dict.fromkeys(
+    (2, 3, 4),
+    "issue 17 item 4: the count of suspicious queries catches padded attackers, but a "
+    "suspicious query is worth about 1 nat to it where an undiluted one adds up to 30 to "
+    "novelty: 20 to 35 times the undiluted queries, not 2 (k + 1)",
+)
 
 
 def _cases(failing: dict[str, str]) -> list[object]:
@@ -92,9 +98,9 @@ class TestQueriesToAlert:
     @pytest.mark.parametrize(
         "k",
         [
-            pytest.param(
-                k, marks=pytest.mark.xfail(strict=True, reason=FAILING_TODAY[f"dilution {k}:1"])
-            )
+            pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=SLOW_TODAY[k]))
+            if k in SLOW_TODAY
+            else k
             for k in (2, 3, 4)
         ],
     )
