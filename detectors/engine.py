@@ -21,7 +21,7 @@ from detectors.extras import Extras
 from detectors.fanout import ModelFanout
 from detectors.outputs import Output, Verdict, alert, by_points, campaign_alert, risk_record
 from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket
-from detectors.population_codec import dump_populations, load_populations
+from detectors.population_codec import dump_populations, load_populations, load_support
 from detectors.signals.class_spread import ClassSpreadSignal
 from detectors.signals.coverage import CoverageSignal
 from detectors.signals.low_margin import LowMarginSignal, output_margin
@@ -192,11 +192,12 @@ class Engine:
         return self.clients.get(client_id)
 
     def export_population(self) -> bytes:
-        """Serialise every model's baseline (no pickle)."""
-        return dump_populations(self.populations)
+        """Serialise every model's baseline and the models' distinct-client counts (no pickle)."""
+        return dump_populations(self.populations, self.support.owners())
 
     def import_population(self, blob: bytes) -> None:
         """Restore baselines written by ``export_population``."""
+        self.support.restore(load_support(blob))
         for model_id, pop in load_populations(blob, self.config).items():
             pid, victim = self.support.admit(model_id, self._frozen)
             self._forget_model(victim)

@@ -98,8 +98,12 @@ def _unlesson(d: dict[str, Any]) -> Lesson:
     return Lesson(**{**d, "z": _unarr(d["z"])})
 
 
-def dump_populations(pops: dict[str, ModelPopulation]) -> bytes:
-    """Serialise baselines; the inverse is :func:`load_populations`."""
+def dump_populations(
+    pops: dict[str, ModelPopulation], support: dict[str, list[int]] | None = None
+) -> bytes:
+    """Serialise baselines (and the models' distinct clients seen, ``support``); the inverse
+    is :func:`load_populations` (and :func:`load_support`). Readers that do not know
+    ``support`` ignore it."""
     models = {}
     for model_id, p in pops.items():
         obj: dict[str, Any] = {k: getattr(p, k) for k in _SCALARS}
@@ -111,7 +115,19 @@ def dump_populations(pops: dict[str, ModelPopulation]) -> bytes:
         obj["warmup_per_client"] = [[k, v] for k, v in p.warmup.per_client.items()]
         obj["warmup_owners"] = list(p.warmup.owners)
         models[model_id] = obj
-    return json.dumps({"v": FORMAT_VERSION, "models": models}).encode("utf-8")
+    doc: dict[str, Any] = {"v": FORMAT_VERSION, "models": models}
+    if support is not None:
+        doc["support"] = support
+    return json.dumps(doc).encode("utf-8")
+
+
+def load_support(blob: bytes) -> dict[str, list[int]]:
+    """The models' distinct clients a snapshot carries (none before they were kept)."""
+    data = json.loads(blob)
+    support = data.get("support") if isinstance(data, dict) else None
+    if not isinstance(support, dict):
+        return {}
+    return {str(m): [int(o) for o in owners] for m, owners in support.items()}
 
 
 def load_populations(blob: bytes, config: EngineConfig) -> dict[str, ModelPopulation]:

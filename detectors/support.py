@@ -72,6 +72,28 @@ class ModelSupport:
         if owners is not None and len(owners) < self.config.lone_model_clients:
             owners.add(owner)
 
+    def owners(self) -> dict[str, list[int]]:
+        """Every tracked model's distinct clients seen, in tracking order (for snapshots)."""
+        return {m: sorted(o) for m, o in self._owners.items()}
+
+    def restore(self, owners: dict[str, list[int]]) -> None:
+        """Take back what :meth:`owners` gave (models already tracked keep what they saw too).
+
+        >>> from detectors.config import EngineConfig
+        >>> a = ModelSupport(EngineConfig())
+        >>> _ = a.admit("m", frozen=lambda m: False); a.see("m", 7)
+        >>> b = ModelSupport(EngineConfig()); b.restore(a.owners()); b.support("m")
+        1
+        """
+        need = self.config.lone_model_clients
+        for model_id, seen in owners.items():
+            if model_id not in self._owners and len(self._owners) >= self.config.max_models:
+                continue
+            mine = self._owners.setdefault(model_id, set())
+            for owner in seen:
+                if len(mine) < need:
+                    mine.add(int(owner))
+
     def touch(self, model_id: str) -> None:
         """The model was queried: it is the most recently used."""
         if model_id in self._owners:

@@ -104,3 +104,17 @@ class TestClientDecoys:
         s.model("quiet", cfg)
         s.model("newer", cfg, lambda m: 4)
         assert list(s.models) == ["attacked", "newer"]
+
+
+class TestSnapshot:
+    """The models' distinct-client counts travel with the baseline snapshot."""
+
+    def test_support_survives_export_and_import(self) -> None:
+        """A restarted engine (a worker after kill -9) ranks models as the one before did."""
+        engine = Engine(EngineConfig())
+        engine.process_batch(_popular(3))
+        before = {m: engine.support.support(m) for m in engine.populations}
+        again = Engine(EngineConfig())
+        again.import_population(engine.export_population())
+        assert {m: again.support.support(m) for m in again.populations} == before
+        assert max(before.values()) > 0
