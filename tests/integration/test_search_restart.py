@@ -10,22 +10,15 @@ the server is down gives up at once, after its retries, instead of after a wall 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from private_services import OwnService, own_service, port_free
 from service_probes import http_json
 from sinks_fixtures import make_backend
 
@@ -38,9 +31,6 @@ from tests.synthetic import synthetic_events
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "services.sh"
-SHARED_DIST = ROOT / ".services" / "dist"
 # Per product: the variables of scripts/services.sh for the HTTP port and the first transport port.
 PORT_VARS = {
     "opensearch": ("CLONEWATCH_OS_PORT", "CLONEWATCH_OS_TRANSPORT_PORT", "CLONEWATCH_OS_HEAP"),
@@ -64,68 +54,27 @@ class ManualTime:
         self.sleeps += 1
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_ports() -> tuple[int, int]:
     """A free HTTP port and the first of 10 free transport ports (below the ephemeral range)."""
     rng = random.Random()
     for _ in range(200):
         http, transport = rng.randrange(20_000, 32_000, 20), rng.randrange(20_000, 32_000, 20)
         wanted = [http, *range(transport, transport + 10)]
-        if http not in range(transport, transport + 10) and all(_free(p) for p in wanted):
+        if http not in range(transport, transport + 10) and all(port_free(p) for p in wanted):
             return http, transport
     raise RuntimeError("no free ports for a private search server")
 
 
-@dataclass
-class OwnServer:
+class OwnServer(OwnService):
     """A search server of our own, run by scripts/services.sh in a private services dir."""
 
-    product: Product
-    port: int
-    services_dir: Path
-    env: dict[str, str]
-    log: Path
+    @property
+    def product(self) -> Product:
+        return cast(Product, self.service)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def run(self, command: str) -> None:
-        """Run ``services.sh COMMAND PRODUCT``; its output goes to a log shown on failure."""
-        with self.log.open("a") as out:
-            out.write(f"$ services.sh {command} {self.product}\n")
-            out.flush()
-            done = subprocess.run(
-                ["bash", str(SCRIPT), command, self.product],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if done.returncode != 0:
-            pytest.fail(f"services.sh {command} {self.product} failed:\n{self.log.read_text()}")
-
-    def pid(self) -> int | None:
-        """The server's pid from the script's pid file, while that process runs."""
-        pid_file = self.services_dir / "run" / self.product / "pid"
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return None
-        return pid
 
     def health(self) -> dict[str, Any]:
         """Cluster health once every primary shard is assigned and none is initialising."""
@@ -144,41 +93,16 @@ class OwnServer:
 def own_server(request: pytest.FixtureRequest) -> Iterator[OwnServer]:
     """A private server of the product, started; stopped and deleted after the test."""
     product: Product = request.param
-    if shutil.which(os.environ.get("CLONEWATCH_JAVA", "java")) is None:
-        message = "no java on PATH to start a private search server"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true requires the real server: {message}", pytrace=False)
-        pytest.skip(message)
-    # Not under pytest's 0700 tmp dirs: as root, Elasticsearch runs as its own user and must
-    # reach the directory (else the script moves it under /var/tmp).
-    services_dir = Path(tempfile.mkdtemp(prefix="cw-restart-"))
-    services_dir.chmod(0o755)
     # Reuse the unpacked servers, except Elasticsearch under root: its own user may not reach
     # the checkout (a clone in a 0700 directory), so it unpacks a copy from the Maven cache.
     as_es_user = product == "elasticsearch" and os.geteuid() == 0
-    if (SHARED_DIST / ".").is_dir() and not as_es_user:
-        (services_dir / "dist").symlink_to(SHARED_DIST)
     port, transport = free_ports()
     port_var, transport_var, heap_var = PORT_VARS[product]
-    env = {k: v for k, v in os.environ.items() if k != "CLONEWATCH_ES_BASE"}
-    env |= {
-        "CLONEWATCH_SERVICES_DIR": str(services_dir),
-        port_var: str(port),
-        transport_var: str(transport),
-        heap_var: "512m",
-    }
-    server = OwnServer(product, port, services_dir, env, services_dir / "services.log")
-    try:
-        server.run("up")
+    variables = {port_var: str(port), transport_var: str(transport), heap_var: "512m"}
+    with own_service(
+        OwnServer, product, port, variables, prefix="cw-restart-", reuse_dist=not as_es_user
+    ) as server:
         yield server
-    finally:
-        pid = server.pid()
-        with contextlib.suppress(BaseException):
-            server.run("down")
-        if pid is not None:  # never leave a JVM behind, whatever happened
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(services_dir, ignore_errors=True)
 
 
 @cache
