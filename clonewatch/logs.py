@@ -242,6 +242,8 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=numeric, handlers=[handler], force=True)
+    global HANDLER  # noqa: PLW0603 - one logging set-up per process
+    HANDLER = handler
     logging.captureWarnings(True)
     _install_record_factory()
     guard_library_loggers()
@@ -249,6 +251,21 @@ def configure(level: str | None = None, fmt: str | None = None) -> None:
 
 FORMAT = "console"
 """The log format :func:`configure` chose (``json`` or ``console``)."""
+HANDLER: logging.Handler | None = None
+"""The stderr handler :func:`configure` put on the root logger."""
+
+
+def restore_root_handler(logger: logging.Logger | None = None) -> None:
+    """Put :func:`configure`'s handler back as the root logger's only one.
+
+    Faust's worker (mode's ``setup_logging``) replaces the root handlers with its own
+    plain-text ones; the worker calls this right after, so that library records keep
+    the chosen format (JSON lines in json mode) and go through the redaction and the
+    repeat filter as before.
+    """
+    root = logger or logging.getLogger()
+    if HANDLER is not None:
+        root.handlers[:] = [HANDLER]
 
 
 def is_json() -> bool:

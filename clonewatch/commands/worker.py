@@ -18,7 +18,7 @@ import structlog
 from clonewatch.cli import CommandError
 from clonewatch.commands.produce import add_connection_arguments, load_settings
 from clonewatch.commands.sink_options import add_sink_arguments, build_sink
-from clonewatch.logs import guard_library_loggers
+from clonewatch.logs import guard_library_loggers, restore_root_handler
 from detectors.kernels.warmup import warm_up
 from streams.kafka_io import ensure_topics, tail_records
 from streams.metrics import MetricsServer
@@ -94,6 +94,13 @@ def run(args: argparse.Namespace) -> int:
 
     guard_library_loggers()  # Faust, mode and aiokafka loggers exist now: rate-limit them
 
+    class _Worker(faust.Worker):
+        """Faust's worker, keeping Clonewatch's log handler (JSON lines in json mode)."""
+
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            # mode's setup_logging has just replaced the root handlers with plain-text ones
+            restore_root_handler(logger)
+
     settings = load_settings(
         args,
         app_id=args.app_id,
@@ -136,12 +143,13 @@ def run(args: argparse.Namespace) -> int:
     # Faust, aiokafka and kafka-python log through stdlib logging: keep them at WARNING
     # unless the operator asked for DEBUG.
     level = "DEBUG" if logging.getLogger().level == logging.DEBUG else "WARNING"
-    worker = faust.Worker(
+    worker = _Worker(
         pipeline.app,
         loglevel=level,
         quiet=True,
         redirect_stdouts=False,
     )
+    worker.spinner = None  # no terminal spinner: its cursor codes are not log lines
     guard_library_loggers()  # and those Faust's worker made while setting up
     code = 0
     try:

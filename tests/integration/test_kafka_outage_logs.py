@@ -139,6 +139,10 @@ class TestKafkaOutage:
         assert len(during) < 50, f"{len(during)} lines in {outage:.0f}s:\n{report}"
         assert max(kinds.values(), default=0) <= per_kind, report
         assert any(SUPPRESSED.search(line) for line in during), report
+        # The worker runs with CLONEWATCH_LOG_FORMAT=json: Faust's own logging set-up must not
+        # bring back plain-text lines (or its spinner's terminal codes), outage or not.
+        plain = [line for line in _lines(worker.log) if _kind(line)[0] == "?"]
+        assert not plain, "\n".join(plain[:20])
         print(  # shown with -s or on failure: the figures the docs quote
             f"outage {outage:.1f}s: {len(during)} lines, {len(kinds)} kinds, "
             f"most of one kind {max(kinds.values(), default=0)}"
