@@ -77,6 +77,16 @@ class EngineConfig:
     campaign_max_members: int = 256  # accounts kept per window and per campaign
     campaign_max_queries: int = 128  # an account counts if it qualifies within this many queries
     campaigns: bool = True  # False: accounts are scored alone
+    # Identity pools (detectors/identity.py): the young keys of one network (IPv4 /24, IPv6
+    # /64) or TLS fingerprint, scored together as one client once several are seen.
+    pool_young_queries: int = 32  # a key feeds its pools for its first queries to a model
+    pool_min_keys: int = 3  # distinct young keys within the window that make a pool active
+    pool_window_s: float = 3600.0  # a key counts in its pool this long after its last query
+    pool_max_members: int = 256  # keys kept per pool (the longest quiet go first)
+    pool_name_surprise: float = 6.0  # nats: a pool alert names keys whose suspicious queries
+    # are this unlikely for a benign key (an honest neighbour behind the same NAT is not named)
+    max_pools: int = 16_384  # pools kept (the least risky of the oldest go first)
+    pools: bool = True  # False: keys are scored alone
 
     # Extra signals (detectors/extras.py): River anomaly detectors, each as
     # ("river.<module>.<Class>", {parameters}); a list from JSON or TOML is accepted as it is.
@@ -93,5 +103,7 @@ class EngineConfig:
             raise ValueError("max_models and lone_model_clients must be at least 1")
         if not (self.tail_ratio > 1.0 and self.tail_ratio_fast > 1.0):
             raise ValueError("tail_ratio must exceed 1 (the alternative rate is a multiple)")
+        if self.pool_min_keys < 2 or self.pool_max_members < self.pool_min_keys:
+            raise ValueError("pool_min_keys must be at least 2 and at most pool_max_members")
         if not 0.0 < self.self_contrast <= 1.0:
             raise ValueError("self_contrast must be in (0, 1] (1: any nearer own input counts)")

@@ -19,9 +19,23 @@ from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
 from detectors.extras import Extras
 from detectors.fanout import ModelFanout
-from detectors.outputs import Output, Verdict, alert, by_points, campaign_alert, risk_record
+from detectors.identity import IdentityPools, Pool
+from detectors.outputs import (
+    Output,
+    Verdict,
+    alert,
+    by_points,
+    campaign_alert,
+    pool_alert,
+    risk_record,
+)
 from detectors.population import Lesson, ModelPopulation, learn_eligible, output_bucket
-from detectors.population_codec import dump_populations, load_populations, load_support
+from detectors.population_codec import (
+    dump_populations,
+    load_pools,
+    load_populations,
+    load_support,
+)
 from detectors.signals.class_spread import ClassSpreadSignal
 from detectors.signals.coverage import CoverageSignal
 from detectors.signals.low_margin import LowMarginSignal, output_margin
@@ -31,9 +45,11 @@ from detectors.signals.volume import VolumeSignal
 from detectors.state import ClientState, ModelClientState
 from detectors.support import OVERFLOW_MODEL, ModelSupport
 from detectors.tail_count import TailCount
-from schemas import LEVEL_ORDER, QueryEvent, level_for_score
+from schemas import LEVEL_ORDER, QueryEvent, RiskLevel, level_for_score
 
 _CAMPAIGN_LEVEL = LEVEL_ORDER["low"]  # an account reaching it counts towards a campaign
+_POOL_LEVEL = LEVEL_ORDER["high"]  # a pool reaching it alerts on every pooled key
+_LEVELS: dict[int, RiskLevel] = {rank: level for level, rank in LEVEL_ORDER.items()}
 
 
 def _label(p: Pre) -> int:
@@ -87,6 +103,8 @@ class Engine:
         self.model_first_ts: dict[str, float] = {}
         # River anomaly detectors the configuration adds as signals (none: nothing runs).
         self._extras: Extras | None = Extras(self.config) if self.config.extra_detectors else None
+        # The young keys of one network or TLS fingerprint, scored together (identity.py).
+        self.pools: IdentityPools | None = IdentityPools(self.config) if self.config.pools else None
 
     # ------------------------------------------------------------------ public API
     def process(self, event: QueryEvent) -> list[Output]:
@@ -192,12 +210,16 @@ class Engine:
         return self.clients.get(client_id)
 
     def export_population(self) -> bytes:
-        """Serialise every model's baseline and the models' distinct-client counts (no pickle)."""
-        return dump_populations(self.populations, self.support.owners())
+        """Serialise every model's baseline, the models' distinct-client counts and the
+        identity pools (no pickle)."""
+        pools = None if self.pools is None else self.pools.dump()
+        return dump_populations(self.populations, self.support.owners(), pools)
 
     def import_population(self, blob: bytes) -> None:
         """Restore baselines written by ``export_population``."""
         self.support.restore(load_support(blob))
+        if self.pools is not None:
+            self.pools.restore(load_pools(blob))
         for model_id, pop in load_populations(blob, self.config).items():
             pid, victim = self.support.admit(model_id, self._frozen)
             self._forget_model(victim)
@@ -277,22 +299,8 @@ class Engine:
         if ev.features and not has_features:
             self.stats["feature_dim_mismatch"] += 1
         obs: Observation = pre
-        if pre.z is not None:
-            st.feature_n += 1
-        if ev.output is not None:
-            obs.margin = output_margin(ev.output.probabilities, ev.output.confidence)
-            if pre.z is None:  # else the batch pass already bucketed it
-                obs.label = output_bucket(ev.output, cfg.class_buckets)
-            if obs.label is not None:
-                st.output_n += 1
-        readings: dict[str, Reading] = {
-            NoveltySignal.name: self._novelty.update(obs, st, pop),
-            StepSignal.name: self._steps.update(obs, st, pop),
-            CoverageSignal.name: self._coverage.update(obs, st, pop),
-            LowMarginSignal.name: self._low_margin.update(obs, st, pop),
-            ClassSpreadSignal.name: self._class_spread.update(obs, st, pop),
-            VolumeSignal.name: self._volume.update(obs, st, pop),
-        }
+        self._observe_output(ev, obs, st, pre.z is not None)
+        readings = self._readings(obs, st, pop, volume=True)
         if self._extras is not None:
             self._extras.score(ev.model_id, pre.z, obs, st, readings)
         self._accumulate(client, st, obs, pop, ts, readings)
@@ -303,6 +311,7 @@ class Engine:
         st.risk = risk
         self._emit(ev, ts, st, Verdict(risk, level_for_score(risk), shares, readings), out)
         self._tail.learn(obs, pop, st.n, risk)
+        risk = self._pooled(ev, st, pop, ts, out, risk)
         if not self._may_teach(risk, st.n, obs.retry, pop, ev.features):
             return None
         froze = False
@@ -325,6 +334,148 @@ class Engine:
         if epoch and self._extras is not None:
             self._extras.learn(ev.model_id, pop.admitted)
         return "freeze" if froze else "epoch" if epoch else None
+
+    def _observe_output(
+        self, ev: QueryEvent, obs: Observation, st: ModelClientState, has_input: bool
+    ) -> None:
+        """Count the query's input and output, and read the output's margin and class bucket
+        (with an input, the batch pass already bucketed the output)."""
+        if has_input:
+            st.feature_n += 1
+        if ev.output is not None:
+            obs.margin = output_margin(ev.output.probabilities, ev.output.confidence)
+            if not has_input:
+                obs.label = output_bucket(ev.output, self.config.class_buckets)
+            if obs.label is not None:
+                st.output_n += 1
+
+    def _readings(
+        self, obs: Observation, st: ModelClientState, pop: ModelPopulation, *, volume: bool
+    ) -> dict[str, Reading]:
+        """Every per-query signal's reading (``volume``: scored, else a zero reading)."""
+        return {
+            NoveltySignal.name: self._novelty.update(obs, st, pop),
+            StepSignal.name: self._steps.update(obs, st, pop),
+            CoverageSignal.name: self._coverage.update(obs, st, pop),
+            LowMarginSignal.name: self._low_margin.update(obs, st, pop),
+            ClassSpreadSignal.name: self._class_spread.update(obs, st, pop),
+            VolumeSignal.name: self._volume.update(obs, st, pop) if volume else Reading(0.0, 0.0),
+        }
+
+    def _pooled(
+        self,
+        ev: QueryEvent,
+        st: ModelClientState,
+        pop: ModelPopulation,
+        ts: float,
+        out: list[Output],
+        own: float,
+    ) -> float:
+        """Score a young key's query again in each active pool of its source (none, most of
+        the time). Returns the risk the query's lesson is gated by: the highest of the
+        key's own and its pools', so that a source whose pooled keys look like extraction
+        stops teaching the baseline however often it rotates keys. The lesson itself stays
+        the key's own (its query count, its owner id), so that honest keys behind one
+        address, or logs that give every query the gateway's address, teach the baseline
+        as the many clients they are.
+
+        A key whose own risk already reached `low` is explained by its own evidence and
+        feeds no pool: the pool scores what no key's alert explains, so an honest neighbour
+        behind one NAT is not pooled with an attacker's loud key.
+        """
+        pools = self.pools
+        if pools is None or st.risk >= self.config.learn_below_risk:
+            return own
+        if not (ev.source_ip or ev.labels):
+            return own
+        risk = own
+        for pool in pools.observe(ev.client_id, ev.source_ip, ev.labels, ev.user_agent, st.n, ts):
+            pst = self._score_pool(ev, st, pop, ts, pool, out)
+            risk = pst.risk if pst.risk > risk else risk
+        return risk
+
+    def _score_pool(
+        self,
+        ev: QueryEvent,
+        st: ModelClientState,
+        pop: ModelPopulation,
+        ts: float,
+        pool: Pool,
+        out: list[Output],
+    ) -> ModelClientState:
+        """One pooled query: the pool is a client of its own (not scored on volume); at
+        `high` its keys are alerted (all of them, or the implicated ones)."""
+        cfg = self.config
+        pid = pool.pool_id
+        pst = pool.state.model(ev.model_id, cfg)
+        pev = ev.model_copy(update={"client_id": pid})
+        obs = self._precompute([pev], {pid: pool.state})[0]
+        self.stats["pooled_queries"] += 1
+        pst.n += 1
+        if pst.n == 1:
+            pst.first_ts = pst.last_emit_ts = ts
+        self._observe_output(ev, obs, pst, obs.z is not None)
+        readings = self._readings(obs, pst, pop, volume=False)
+        tail = self._tail.update(obs, pst, pop)
+        if tail is not None:
+            readings[TailCount.name] = tail
+        hit = obs.tail is not None and obs.tail >= cfg.tail_threshold
+        pool.credit(ev.client_id, hit, self._tail.rate(pop), cfg.pool_name_surprise)
+        if obs.z is not None and not obs.retry:
+            pst.push(obs.z, obs.crc, cfg.ring_size, obs.label)
+        pst.last_ts = ts if ts > pst.last_ts else pst.last_ts
+        risk, shares = self.combiner.risk(pst.evidence, pst.n)
+        pst.risk = risk
+        pool.risk = risk if risk > pool.risk else pool.risk
+        self._name_pool(ev, st, pst, pool, ts, Verdict(risk, "none", shares, readings), out)
+        return pst
+
+    def _name_pool(
+        self,
+        ev: QueryEvent,
+        st: ModelClientState,
+        pst: ModelClientState,
+        pool: Pool,
+        ts: float,
+        v: Verdict,
+        out: list[Output],
+    ) -> None:
+        """The pool's episode: once at `high`, every young key of the pool is alerted (all,
+        or the implicated ones), and each that joins later, until the pool's risk stays
+        quiet as a client's episode does (the level never drops within one)."""
+        cfg = self.config
+        risk = v.risk
+        rank = LEVEL_ORDER[level_for_score(risk)]
+        if rank > pst.alerted_level and rank >= _POOL_LEVEL and pst.n >= cfg.min_queries_to_alert:
+            pst.alerted_level = rank
+            pst.values["pool_peak"] = risk
+        elif pst.alerted_level:
+            pst.quiet = pst.quiet + 1 if risk < 20.0 - cfg.hysteresis else 0
+            if pst.quiet >= cfg.quiet_queries:
+                pst.alerted_level = pst.quiet = 0
+                pst.episode += 1
+                return
+        rank = pst.alerted_level
+        if rank < _POOL_LEVEL:
+            return
+        keys = pool.keys(ts, cfg.pool_window_s)
+        if len(keys) < cfg.pool_min_keys:
+            return
+        if not pool.names_all:
+            keys = [k for k in keys if pool.members[k].implicated]
+        peak = max(risk, pst.values.get("pool_peak", risk))
+        pst.values["pool_peak"] = peak
+        v = Verdict(peak, _LEVELS[rank], v.shares, v.readings)
+        model_id = ev.model_id
+        for key in keys:
+            member = pool.members[key]
+            if member.alerted.get(model_id, 0) >= rank:
+                continue
+            member.alerted[model_id] = rank
+            out.append(pool_alert(ev, pst, v, pool, key, keys))
+            self.stats[f"pool_alerts_{v.level}"] += 1
+            if key == ev.client_id:
+                st.alerted_level = max(st.alerted_level, rank)
 
     def _accumulate(
         self,

@@ -18,6 +18,7 @@ from typing import Any
 from detectors.base import Reading
 from detectors.campaign import CampaignHit, CampaignWatch
 from detectors.config import EngineConfig
+from detectors.identity import Pool
 from detectors.isotime import iso
 from detectors.rounding import round_to
 from detectors.state import ModelClientState
@@ -132,6 +133,43 @@ def campaign_alert(
             f"in their first queries within {minutes:.0f} minutes of each other, led by "
             f"{SIGNAL_TITLES.get(watch.profile, watch.profile)}: far more than the model's "
             f"usual rate, a likely extraction campaign ({hit.level}, risk {hit.risk:.0f})."
+        ),
+        clonewatch=ClonewatchContext.model_validate(context),
+    )
+
+
+def pool_alert(
+    ev: QueryEvent,
+    st: ModelClientState,
+    v: Verdict,
+    pool: Pool,
+    member: str,
+    members: list[str],
+) -> Alert:
+    """One key's alert when the young keys of its source, scored together, look like
+    extraction (:mod:`detectors.identity`): a campaign alert naming every pooled key."""
+    context = clonewatch_context(ev, st, v)
+    context["campaign_id"] = pool.pool_id
+    context["campaign_members"] = members
+    score = round_to(v.risk, 2)
+    top = [k for k, pts in sorted(v.shares.items(), key=by_points) if pts >= 1.0][:3]
+    why = "; ".join(f"{signal_title(k, v.readings)} ({v.shares[k]:.0f} pts)" for k in top)
+    return Alert(
+        timestamp=iso(ev.ts),
+        event=AlertEvent(
+            id=digest(CAMPAIGN_RULE_ID, member, ev.model_id, pool.pool_id, v.level, st.episode),
+            severity=SEVERITY_BY_LEVEL[v.level],
+            risk_score=score,
+            risk_score_norm=score,
+        ),
+        rule=CAMPAIGN_RULE,
+        user=User(id=member),
+        source=Source(ip=ev.source_ip) if member == ev.client_id and ev.source_ip else None,
+        message=(
+            f"Client {member} is one of {len(members)} keys {pool.describe()} whose queries "
+            f"to model {ev.model_id}, scored together, look like extraction: risk "
+            f"{v.risk:.0f} ({v.level}) after {st.n} pooled queries; "
+            f"{why or 'several weak signals'}."
         ),
         clonewatch=ClonewatchContext.model_validate(context),
     )

@@ -99,11 +99,14 @@ def _unlesson(d: dict[str, Any]) -> Lesson:
 
 
 def dump_populations(
-    pops: dict[str, ModelPopulation], support: dict[str, list[int]] | None = None
+    pops: dict[str, ModelPopulation],
+    support: dict[str, list[int]] | None = None,
+    pools: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """Serialise baselines (and the models' distinct clients seen, ``support``); the inverse
-    is :func:`load_populations` (and :func:`load_support`). Readers that do not know
-    ``support`` ignore it."""
+    """Serialise baselines (and the models' distinct clients seen, ``support``, and the
+    identity pools, ``pools``); the inverse is :func:`load_populations` (and
+    :func:`load_support`, :func:`load_pools`). Readers that do not know ``support`` or
+    ``pools`` ignore them."""
     models = {}
     for model_id, p in pops.items():
         obj: dict[str, Any] = {k: getattr(p, k) for k in _SCALARS}
@@ -118,7 +121,16 @@ def dump_populations(
     doc: dict[str, Any] = {"v": FORMAT_VERSION, "models": models}
     if support is not None:
         doc["support"] = support
+    if pools is not None:
+        doc["pools"] = pools
     return json.dumps(doc).encode("utf-8")
+
+
+def load_pools(blob: bytes) -> list[dict[str, Any]]:
+    """The identity pools a snapshot carries (none before they were kept)."""
+    data = json.loads(blob)
+    pools = data.get("pools") if isinstance(data, dict) else None
+    return pools if isinstance(pools, list) else []
 
 
 def load_support(blob: bytes) -> dict[str, list[int]]:

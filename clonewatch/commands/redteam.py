@@ -432,7 +432,7 @@ def run_redteam(
 def format_table(rows: Sequence[RedteamRow], *, detail: bool = False) -> str:
     """The rows as a fixed-width table (``detail``: each attacker's line under its evasion)."""
     out = [
-        f"{'evasion':30s} {'caught':>6s} {'q@alert':>8s} {'benign flagged':>14s} "
+        f"{'evasion':33s} {'caught':>6s} {'q@alert':>8s} {'benign flagged':>14s} "
         f"{'rate':>7s} {'keys':>6s} {'events':>7s} {'dead':>5s}"
     ]
     for r in rows:
@@ -440,7 +440,7 @@ def format_table(rows: Sequence[RedteamRow], *, detail: bool = False) -> str:
         q = "never" if math.isinf(median) else f"{median:g}"
         keys = sum(a.keys for a in r.attackers)
         out.append(
-            f"{r.evasion:30s} {f'{r.caught}/{len(r.attackers)}':>6s} {q:>8s} "
+            f"{r.evasion:33s} {f'{r.caught}/{len(r.attackers)}':>6s} {q:>8s} "
             f"{f'{r.benign_flagged}/{r.benign_clients}':>14s} {r.benign_flag_rate:7.2%} "
             f"{keys:6d} {r.events:7d} {r.dead_letters:5d}"
         )

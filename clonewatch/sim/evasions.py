@@ -588,6 +588,49 @@ def rewrite_key(event: Event, key: str) -> Event:
     }
 
 
+def shared_nat(
+    day: Day, rng: np.random.Generator, *, per_address: int = 30, attackers_inside: bool = False
+) -> Day:
+    """Honest clients behind shared addresses: each tenant's keys behind one office NAT, and
+    a tenant with more than ``per_address`` keys (the public app's users) split over
+    carrier-grade NATs of that many keys each. Not an evasion by itself: it tests that keys
+    pooled by address (:mod:`detectors.identity`) do not flag honest neighbours.
+
+    ``attackers_inside``: each attacker key also sends from one of those shared addresses
+    (an attacker hiding in a mobile carrier's NAT), so its pool mixes honest keys with its own.
+    """
+    tenants: dict[str, dict[str, None]] = {}  # tenant -> its keys, in order of first query
+    for e in day.events:
+        key = e["client_id"]
+        if key in day.benign:
+            tenant = (e.get("labels") or {}).get("tenant") or key
+            tenants.setdefault(tenant, {})[key] = None
+    address: dict[str, str] = {}
+    shared: list[str] = []
+    for tenant in sorted(tenants):
+        keys = list(tenants[tenant])
+        for start in range(0, len(keys), per_address):
+            ip = random_ip(rng)
+            shared.append(ip)
+            for key in keys[start : start + per_address]:
+                address[key] = ip
+    if attackers_inside:
+        for key in sorted(day.owner):
+            address[key] = str(rng.choice(shared))
+    out = [e | {"source_ip": address[e["client_id"]]} if e["client_id"] in address else e
+           for e in day.events]  # fmt: skip
+    return day.replace(out)
+
+
+def one_address(day: Day, rng: np.random.Generator) -> Day:
+    """Every query from one address: logs that record the gateway's or load balancer's
+    address instead of the client's, so every key of every model shares one network. Not an
+    evasion: it tests that pooling by address neither starves the baseline nor flags honest
+    keys when the address says nothing about who sent a query."""
+    ip = random_ip(rng)
+    return day.replace([e | {"source_ip": ip} for e in day.events])
+
+
 # ---------------------------------------------------------------------- the catalogue
 
 
@@ -620,4 +663,7 @@ def catalogue(answer: Answer) -> dict[str, Evasion]:
         "label-only outputs": label_only,
         "outputs removed (whole log)": outputs_removed,
         "slow and low over 3 days": slow_days,
+        "honest clients behind shared NATs": shared_nat,
+        "attackers inside a carrier NAT": bind(shared_nat, attackers_inside=True),
+        "one gateway address for all": one_address,
     }

@@ -28,22 +28,20 @@ MAX_BENIGN_SHARE = 0.01
 
 #: Evasions the engine loses to today, and why (issue 17's items).
 FAILING_TODAY: dict[str, str] = {
-    "dilution 3:1": "issue 17 item 4: padded JbDA's suspicious queries stay near the benign "
-    "rate (6/8 caught; 2:1 and 4:1 catch 7/8)",
-    "key rotation every 12": "issue 17 item 5: keys are not pooled by network and agent",
-    "key rotation every 4": "issue 17 item 5: keys are not pooled by network and agent",
-    "one query per key": "issue 17 item 5: keys under the alert floor never add up",
-    "rotation over many /24s": "issue 17 item 5: keys are not pooled by behaviour",
-    "threshold learner (adaptive)": "issue 17 item 5: fresh keys below the line never add up",
+    "rotation over many /24s": "issue 17 item 5: keys that share no network, fingerprint or "
+    "user agent are pooled by nothing (no behaviour fingerprint yet); 4/8 caught",
 }
 
 #: Padding ratios whose median queries to alert still exceeds the bound, and why.
 SLOW_TODAY: dict[int, str] = dict.fromkeys(
-    (2, 3, 4),
+    (3, 4),
     "issue 17 item 4: the count of suspicious queries catches padded attackers, but a "
     "suspicious query is worth about 1 nat to it where an undiluted one adds up to 30 to "
-    "novelty: 20 to 35 times the undiluted queries, not 2 (k + 1)",
+    "novelty: 105 and 156 queries at 3:1 and 4:1 against bounds of 100 and 125",
 )
+
+#: Benign shapes the identity pools must leave alone entirely, not just under 1 %.
+NAT_ROWS = ("honest clients behind shared NATs", "attackers inside a carrier NAT")
 
 
 def _cases(failing: dict[str, str]) -> list[object]:
@@ -83,6 +81,14 @@ class TestBenignCost:
         """At most 1 % of benign clients flagged at high or above."""
         row = _row(redteam_rows, evasion)
         assert row.benign_flag_rate <= MAX_BENIGN_SHARE, row.benign_flagged_keys
+
+    @pytest.mark.parametrize("evasion", NAT_ROWS)
+    def test_shared_addresses_flag_no_one(
+        self, redteam_rows: dict[str, RedteamRow], evasion: str
+    ) -> None:
+        """Honest keys pooled by a shared address (an office NAT, a carrier's CGNAT), with or
+        without an attacker among them, are never flagged for it."""
+        assert _row(redteam_rows, evasion).benign_flagged_keys == []
 
     def test_day_is_whole(self, redteam_rows: dict[str, RedteamRow]) -> None:
         """Every evasion replayed the whole day: no event became a dead letter unexplained."""
