@@ -54,6 +54,8 @@ from detectors.state import ClientState
 
 #: Labels a gateway may set with the client's TLS fingerprint: pooled like a network.
 FINGERPRINT_LABELS = ("ja4", "ja3", "tls_fingerprint")
+#: Labels naming the account a key belongs to: its keys are pooled too, wherever they send from.
+ACCOUNT_LABELS = ("tenant", "org", "organization", "account")
 _EVICT_SCAN = 16  # oldest pools considered when one must go
 _NETWORKS_CACHE = 65_536  # addresses whose network is remembered
 
@@ -91,6 +93,16 @@ def binomial_surprise(hits: int, n: int, p: float) -> float:
     ]  # fmt: skip
     top = max(terms)
     return max(0.0, -(top + math.log(sum(math.exp(t - top) for t in terms))))
+
+
+def _account(labels: Mapping[str, str] | None) -> str | None:
+    """The account label of an event (the first of :data:`ACCOUNT_LABELS` it carries)."""
+    if labels:
+        for name in ACCOUNT_LABELS:
+            value = labels.get(name)
+            if value:
+                return f"{name}={value[:128]}"
+    return None
 
 
 def pool_key(kind: str, basis: str, agent: str | None) -> str:
@@ -153,14 +165,17 @@ class Pool:
         """The shared identity, in an analyst's words."""
         if self.kind == "network":
             words = f"from {self.basis}"
+        elif self.kind == "account":
+            words = f"of account {self.basis}"
         else:
             words = f"with TLS fingerprint {self.basis}"
         return words if self.agent is None else f"{words} with user agent {self.agent!r}"
 
     @property
     def names_all(self) -> bool:
-        """Whether an alert names every key of the pool (same source and user agent), or
-        only the implicated ones (same source alone: a NAT's honest neighbours differ)."""
+        """Whether an alert names every key of the pool (same source or account, and same user
+        agent), or only the implicated ones (same source or account alone: the honest
+        neighbours behind a NAT, or the honest users of a shared account, differ)."""
         return self.agent is not None
 
 
@@ -190,19 +205,27 @@ class IdentityPools:
         Only young keys (``n <= pool_young_queries``) join and feed pools. Each key is in
         two: its source with its user agent (``agent``), and its source alone (``source``).
         The source is the TLS fingerprint label when the gateway sets one, else the network.
+        A key whose events carry an account label (``tenant``, ``org``...) is also in its
+        account's two pools (with and without its user agent), wherever it sends from: new
+        keys of one account add up too.
         """
         cfg = self.config
         if n > cfg.pool_young_queries:
             return []
-        found = self._basis(source_ip, labels)
-        if found is None:
-            return []
-        kind, basis = found
         active = []
-        for agent in ((user_agent or "")[:256], None):
-            pool = self._join(kind, basis, agent, client_id, ts)
-            if pool is not None:
-                active.append(pool)
+        found = self._basis(source_ip, labels)
+        if found is not None:
+            kind, basis = found
+            for agent in ((user_agent or "")[:256], None):
+                pool = self._join(kind, basis, agent, client_id, ts)
+                if pool is not None:
+                    active.append(pool)
+        account = _account(labels)
+        if account is not None:
+            for agent in ((user_agent or "")[:256], None):
+                pool = self._join("account", account, agent, client_id, ts)
+                if pool is not None:
+                    active.append(pool)
         return active
 
     def _join(

@@ -313,12 +313,14 @@ def key_rotation(
     *,
     every: int = 12,
     new_networks: bool = False,
+    one_account: bool = False,
 ) -> Day:
     """A new API key (and tenant) every ``every`` queries of each attacker key.
 
     The source address and user agent stay those of the original key unless
     ``new_networks``: then each new key comes from an address in a fresh /24 with a user
-    agent drawn from :data:`AGENTS`.
+    agent drawn from :data:`AGENTS`. ``one_account``: the new keys are created under the
+    attacker's one account (the gateway labels them with its tenant), not a new sign-up each.
     """
     current: dict[str, tuple[str, int, str | None, str | None]] = {}
     owner: dict[str, str] = {}
@@ -336,6 +338,7 @@ def key_rotation(
                 ip, agent = random_ip(rng), str(rng.choice(AGENTS))
             owner[key] = name
         current[orig] = (key, used + 1, ip, agent)
+        tenant = orig if one_account else key
         if key == orig:
             out.append(e)
             continue
@@ -344,7 +347,7 @@ def key_rotation(
                 "client_id": key,
                 "source_ip": ip,
                 "user_agent": agent,
-                "labels": {**(e.get("labels") or {}), "tenant": f"tenant-{key}"},
+                "labels": {**(e.get("labels") or {}), "tenant": f"tenant-{tenant}"},
             }
         )  # fmt: skip
     return day.replace(out, owner)
@@ -658,6 +661,7 @@ def catalogue(answer: Answer) -> dict[str, Evasion]:
         "key rotation every 4": bind(key_rotation, every=4),
         "one query per key": bind(key_rotation, every=1),
         "rotation over many /24s": bind(key_rotation, every=12, new_networks=True),
+        "many /24s, one account": bind(key_rotation, every=12, new_networks=True, one_account=True),
         "mimicked benign timing": mimic_timing,
         "jitter against steps": bind(jitter, answer=answer),
         "label-only outputs": label_only,

@@ -164,6 +164,52 @@ class TestPools:
         gateway = [e.model_copy(update={"source_ip": NAT}) for e in events]
         assert _named(_alerts(gateway)) & keys
 
+    def test_keys_of_one_account_add_up_wherever_they_send_from(self) -> None:
+        """Each rotating key from its own /24 with its own user agent, all of one account (the
+        gateway's ``tenant`` label): the account's pool names them; without the label the
+        keys share nothing and are lost."""
+        events, keys, _ = _day(rotate_every=4)
+        spread = [
+            e.model_copy(update={"source_ip": f"198.18.{i % 250}.9", "user_agent": f"bot/{i}",
+                                 "labels": {"tenant": "trial-7"}})
+            if e.client_id in keys else e
+            for i, e in enumerate(events)
+        ]  # fmt: skip
+        named = _named(_alerts(spread))
+        assert len(named & keys) >= 0.8 * len(keys)
+        unlabelled = [e.model_copy(update={"labels": None}) if e.client_id in keys else e
+                      for e in spread]  # fmt: skip
+        assert not _named(_alerts(unlabelled)) & keys
+
+    def test_an_attacker_inside_an_honest_account_does_not_get_its_users_named(self) -> None:
+        """The rotating keys are created under the office's own account (a compromised or a
+        multi-user account): they are named, the account's honest users are not."""
+        events, keys, nat = _day(rotate_every=4, nat_keys=40)
+        shared = [
+            e.model_copy(update={"labels": {"tenant": "office"}} | (
+                {"source_ip": f"198.19.{int(e.client_id[7:])}.4"} if e.client_id in nat else {}))
+            if e.client_id in nat | keys else e
+            for e in events
+        ]  # fmt: skip
+        named = _named(_alerts(shared))
+        assert len(named & keys) >= 0.8 * len(keys)
+        assert not named & nat
+
+    def test_honest_keys_of_one_account_are_not_flagged(self) -> None:
+        """The forty office keys, each at its own address, all of one account: pooled by the
+        account, never named."""
+        events, _, nat = _day(nat_keys=40)
+        tenant = [
+            e.model_copy(update={"source_ip": f"198.19.{int(e.client_id[7:])}.4",
+                                 "labels": {"tenant": "office"}})
+            if e.client_id in nat else e
+            for e in events
+        ]  # fmt: skip
+        engine = Engine()
+        alerts = [o for o in engine.process_batch(tenant) if isinstance(o, Alert)]
+        assert engine.stats["pooled_queries"] > 200, "the account's keys were pooled"
+        assert not _named(alerts, "moderate") & nat
+
     def test_snapshot_resumes_pools_identically(self) -> None:
         """A restarted worker resumes its pools from the population snapshot: cutting the
         stream in the middle of a rotation changes no alert."""
