@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clonewatch.progress import progress
 from clonewatch.truth import Truth
 from detectors.reference.prada import Prada
 from schemas.alert import LEVEL_ORDER, RiskLevel
@@ -285,7 +286,12 @@ def _step(curve: list[list[float]], q: int) -> float | None:
 class _Stream:
     """One pass over the log: per-client positions, campaign order, PRADA."""
 
-    def __init__(self, log_path: Path, campaign_of: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        campaign_of: Mapping[str, str],
+        advance: Callable[[int], None] = lambda n: None,
+    ) -> None:
         self.events = 0
         self.count: dict[str, int] = {}
         self.first_model: dict[str, str] = {}
@@ -300,6 +306,8 @@ class _Stream:
             if not isinstance(event, QueryEvent):
                 continue
             self.events += 1
+            if self.events % 1000 == 0:
+                advance(1000)
             cid = event.client_id
             self.count[cid] = self.count.get(cid, 0) + 1
             self.first_model.setdefault(cid, event.model_id)
@@ -424,9 +432,11 @@ def evaluate(
     if alerts is None:
         from streams.replay import replay_path  # noqa: PLC0415 - the engine only when needed
 
-        alerts = replay_path(log_path).alerts
+        with progress("evaluate: replaying") as advance:
+            alerts = replay_path(log_path, on_progress=advance).alerts
     campaign_of = {m: a.name for a in truth.attackers if len(a.members) > 1 for m in a.members}
-    stream = _Stream(log_path, campaign_of)
+    with progress("evaluate: reading the truth's log") as advance:
+        stream = _Stream(log_path, campaign_of, advance)
     model_of = {
         cid: c.model_id or stream.first_model[cid]
         for cid, c in truth.clients.items()

@@ -81,8 +81,12 @@ def check_distinct(
         outs[ident] = name
 
 
-def check_writable(name: str, path: Path) -> None:
-    """Raise a runtime error (exit 1) in one line when ``path`` cannot be written."""
+def check_writable(name: str, path: Path, *, make_parents: bool = False) -> None:
+    """Raise a runtime error (exit 1) in one line when ``path`` cannot be written.
+
+    With ``make_parents`` the command creates missing folders itself (``simulate``,
+    ``report``): the nearest folder that exists must then be writable.
+    """
     target = Path(path).absolute()
     if target.is_dir():
         raise CommandError(f"cannot write {name} {path}: it is a directory", 1)
@@ -93,7 +97,11 @@ def check_writable(name: str, path: Path) -> None:
     if not existing.is_dir():
         raise CommandError(f"cannot write {name} {path}: {existing} is not a directory", 1)
     if existing != parent:
-        raise CommandError(f"cannot write {name} {path}: no directory {parent}", 1)
+        if not make_parents:
+            raise CommandError(f"cannot write {name} {path}: no directory {parent}", 1)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise CommandError(f"cannot write {name} {path}: {existing} is not writable", 1)
+        return
     if target.exists():
         if not os.access(target, os.W_OK):
             raise CommandError(f"cannot write {name} {path}: permission denied", 1)

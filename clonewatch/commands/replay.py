@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from clonewatch.cli import CommandError
 from clonewatch.commands.output_paths import check_distinct, check_writable, claim_default
-from clonewatch.commands.sink_options import add_search_arguments, search_sinks
+from clonewatch.commands.sink_options import SEARCH_KINDS, add_search_arguments, search_sinks
 from clonewatch.progress import progress
 from detectors.config import EngineConfig
 from detectors.engine import Engine
@@ -190,14 +190,17 @@ def check_paths(args: argparse.Namespace) -> None:
         "--dead-letter": args.dead_letter,
         "--save-baseline": args.save_baseline,
     }
+    uses_spool = any(getattr(args, kind, None) for kind in SEARCH_KINDS)
+    if uses_spool:
+        outputs["--sink-spool"] = spool_folder(args) / SPOOL_NAME
     check_distinct(
         {"LOG": args.log, "--load-baseline": args.load_baseline},
         outputs,
         may_replace={"--save-baseline": "--load-baseline"},
     )
     for name, path in outputs.items():
-        if path is not None:
-            check_writable(name, path)
+        if path is not None:  # the spool's folder is made when first needed
+            check_writable(name, path, make_parents=name == "--sink-spool")
 
 
 def run_replay(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from clonewatch.cli import CommandError
+from clonewatch.commands.output_paths import check_distinct, check_writable
 from clonewatch.report import ReportInputError, load_json, load_jsonl, write_report
 
 
@@ -30,6 +31,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Read the inputs, write the report, print its path."""
+    check_distinct(
+        {
+            "--alerts": args.alerts,
+            "--scores": args.scores,
+            "--truth": args.truth,
+            "--evaluation": args.evaluation,
+        },
+        {"--out": args.out},
+    )
+    check_writable("--out", args.out, make_parents=True)
     try:
         alerts = load_jsonl(args.alerts)
         scores = load_jsonl(args.scores)

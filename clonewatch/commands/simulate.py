@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from clonewatch.cli import CommandError
+from clonewatch.commands.output_paths import check_distinct, check_writable
 from clonewatch.extras import SIM_MODULES, require
 
 
@@ -53,6 +54,9 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     if not args.scale > 0:
         raise CommandError("--scale must be a positive number", 2)
+    check_distinct({}, {"--out": args.out, "--truth": args.truth})
+    check_writable("--out", args.out, make_parents=True)
+    check_writable("--truth", args.truth, make_parents=True)
     try:
         summary = simulate(args.out, args.truth, seed=args.seed, scale=args.scale)
     except OSError as exc:

@@ -201,3 +201,26 @@ class TestCommand:
             run([*argv, "--out", str(tmp_path / "r.html")])
         assert info.value.code == 1
         assert not (tmp_path / "r.html").exists()
+
+    @pytest.mark.parametrize("flag", ["--alerts", "--scores", "--truth", "--evaluation"])
+    def test_out_over_an_input_is_a_usage_error(self, tmp_path: Path, flag: str) -> None:
+        """--out naming an input: exit 2, and the input is untouched."""
+        files = {f: tmp_path / f"{f[2:]}.json" for f in ("--alerts", "--scores", "--truth")}
+        files["--evaluation"] = tmp_path / "evaluation.json"
+        for path in files.values():
+            path.write_text("{}\n")
+        argv = ["report"] + [a for f, p in files.items() for a in (f, str(p))]
+        with pytest.raises(CommandError, match=f"--out is the same file as {flag}") as info:
+            run([*argv, "--out", str(files[flag])])
+        assert info.value.code == 2
+        assert files[flag].read_text() == "{}\n"
+
+    def test_unwritable_out_fails_in_one_line(self, tmp_path: Path) -> None:
+        """--out under a regular file: exit 1, said before any input is read."""
+        (tmp_path / "a.jsonl").write_text("")
+        (tmp_path / "file").write_text("x")
+        empty = str(tmp_path / "a.jsonl")
+        argv = ["report", "--alerts", empty, "--scores", empty]
+        with pytest.raises(CommandError, match=r"cannot write --out .* is not a directory") as info:
+            run([*argv, "--out", str(tmp_path / "file" / "r.html")])
+        assert info.value.code == 1

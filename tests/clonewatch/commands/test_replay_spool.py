@@ -77,19 +77,44 @@ class TestUnreachableSink:
         assert summary["undelivered"] == {"opensearch": len(_jsonl(spool))}
         assert summary["lost"] == {}
 
-    def test_unwritable_spool_exits_1_after_the_summary(
+    @pytest.mark.parametrize("shape", ["a file", "the spool is a folder"])
+    def test_unwritable_spool_exits_1_before_the_run(
+        self,
+        log: Path,
+        tmp_path: Path,
+        closed_url: str,
+        shape: str,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A spool that cannot be written is said in one line before anything is written.
+
+        (Before, the replay ran and counted every document lost. A spool that fails in the
+        middle of a run still is: tests/streams/test_delivery_spool.py.)
+        """
+        blocker = tmp_path / "not-a-folder"
+        if shape == "a file":
+            blocker.write_text("")
+        else:
+            (blocker / SPOOL_NAME).mkdir(parents=True)
+        alerts = tmp_path / "a.jsonl"
+        args = ["replay", str(log), "--alerts", str(alerts)]
+        code = main([*args, "--elasticsearch", closed_url, "--sink-spool", str(blocker)])
+        err = capsys.readouterr().err
+        assert code == 1
+        assert "cannot write --sink-spool" in err
+        assert not alerts.exists()
+
+    def test_spool_over_the_log_is_a_usage_error(
         self, log: Path, tmp_path: Path, closed_url: str, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """A spool that cannot be written: the summary says how many were lost, exit 1."""
-        blocker = tmp_path / "not-a-folder"
-        blocker.write_text("")
-        args = ["replay", str(log), "--alerts", str(tmp_path / "a.jsonl")]
-        code = main([*args, "--elasticsearch", closed_url, "--sink-spool", str(blocker)])
-        text = capsys.readouterr().out
-        assert code == 1
-        assert "lost" in text
-        assert "cannot write" in text
-        assert (tmp_path / "a.jsonl").read_text() != ""
+        """A spool that would land on an input (a log named like the spool): exit 2."""
+        named = tmp_path / SPOOL_NAME
+        named.write_bytes(log.read_bytes())
+        args = ["replay", str(named), "--alerts", str(tmp_path / "a.jsonl")]
+        code = main([*args, "--opensearch", closed_url, "--sink-spool", str(tmp_path)])
+        assert code == 2
+        assert "--sink-spool is the same file as LOG" in capsys.readouterr().err
+        assert named.read_bytes() == log.read_bytes()
 
 
 class TestRedeliverSpool:

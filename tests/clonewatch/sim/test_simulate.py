@@ -126,3 +126,34 @@ class TestCommand:
             == 2
         )
         assert not log.exists()
+
+    def test_out_and_truth_one_file_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--out and --truth naming one file: exit 2 before the (long) simulation."""
+        same = tmp_path / "day.jsonl"
+        assert main(["simulate", "--out", str(same), "--truth", str(same)]) == 2
+        assert "--truth is the same file as --out" in capsys.readouterr().err
+        assert not same.exists()
+
+    @pytest.mark.parametrize("flag", ["--out", "--truth"])
+    def test_unwritable_output_fails_before_the_run(
+        self, tmp_path: Path, flag: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An output under a regular file: exit 1 in one line, nothing simulated or written."""
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        paths = {"--out": tmp_path / "q.jsonl", "--truth": tmp_path / "t.json"}
+        paths[flag] = blocker / "deeper" / "x.json"
+        argv = ["simulate"] + [a for f, p in paths.items() for a in (f, str(p))]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"cannot write {flag}" in err and "is not a directory" in err
+        assert not (tmp_path / "q.jsonl").exists() and not (tmp_path / "t.json").exists()
+
+    def test_missing_folders_are_made(self, tmp_path: Path) -> None:
+        """Missing parent folders of --out and --truth are created (they were before, too)."""
+        log, truth = tmp_path / "a" / "b" / "q.jsonl", tmp_path / "c" / "t.json"
+        argv = ["simulate", "--out", str(log), "--truth", str(truth), "--scale", "0.02"]
+        assert main(argv) == 0
+        assert log.is_file() and truth.is_file()
