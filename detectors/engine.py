@@ -131,7 +131,7 @@ class Engine:
                 state = states.setdefault(event.client_id, ClientState())
             change = self._score(event, state, pre[j], out)
             if change is not None and j + 1 < len(events):
-                self._refresh(events, pre, j + 1, event.model_id, change, states)
+                self._refresh(events, pre, j + 1, self._scored_as(event.model_id), change, states)
         return out
 
     def _refresh(
@@ -149,7 +149,9 @@ class Engine:
         creates the feature space, so everything feature-based is computed afresh.
         Other models' pre-computations stay valid.
         """
-        rest = [k for k in range(start, len(events)) if events[k].model_id == model_id]
+        rest = [
+            k for k in range(start, len(events)) if self._scored_as(events[k].model_id) == model_id
+        ]
         if not rest:
             return
         if change == "freeze":
@@ -238,6 +240,10 @@ class Engine:
             if pop is None:
                 pop = self.populations[pid] = ModelPopulation(pid, self.config)
         return pop
+
+    def _scored_as(self, model_id: str) -> str:
+        """The baseline a model's events are scored against: its own, else the overflow's."""
+        return model_id if model_id in self.populations else OVERFLOW_MODEL
 
     def _frozen(self, model_id: str) -> bool:
         pop = self.populations.get(model_id)
@@ -576,7 +582,7 @@ class Engine:
     ) -> None:
         """This account reached `low`: alert on the accounts of a campaign it completes."""
         top = min(v.shares.items(), key=by_points)[0] if v.shares else "none"  # the strongest
-        model_id = ev.model_id if ev.model_id in self.populations else OVERFLOW_MODEL
+        model_id = self._scored_as(ev.model_id)
         key = (model_id, top)
         watch = self.campaigns.get(key)
         if watch is None:

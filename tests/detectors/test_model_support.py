@@ -57,6 +57,22 @@ class TestModelCap:
         assert eng.model_stats()["model_overflow_events"] == 10
         assert eng.model_stats()["models_evicted"] == 0
 
+    def test_overflow_baseline_changing_mid_batch(self) -> None:
+        """Many popular ids past the bound, in batches: the overflow baseline freezes and
+        moves mid-batch, and the rest of the batch is refreshed against it (this raised
+        KeyError on the first overflowed model id before)."""
+        eng = Engine(EngineConfig(max_models=4))
+        events = [
+            _event(m * 5 + c, f"user-{(m * 5 + c) % 50}", f"id-{m}") for m in range(400)
+            for c in range(5)
+        ]  # fmt: skip
+        for start in range(0, len(events), 256):
+            eng.process_batch(events[start : start + 256])
+        stats = eng.model_stats()
+        assert stats["models_tracked"] <= 4
+        assert stats["model_overflow_events"] > 1000
+        assert eng.populations[OVERFLOW_MODEL].frozen
+
     def test_support_counts_distinct_clients_up_to_the_lone_bound(self) -> None:
         """Repeated queries of one client do not make a model popular."""
         sup = ModelSupport(EngineConfig(lone_model_clients=4))
