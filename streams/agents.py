@@ -203,6 +203,7 @@ class Stages:
             overlay.written(batch.states)
             self.metrics.events_processed.inc(batch.processed)
             self.metrics.events_skipped.inc(batch.skipped)
+            self.metrics.observe_models(self.scorer.engine.model_stats())
             now = time.time()
             for a in arrivals:
                 self.metrics.latency.observe(max(0.0, now - a))

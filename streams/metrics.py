@@ -86,6 +86,34 @@ class Metrics:
             "clonewatch_population_checkpoints", "Population baselines checkpointed", registry=r
         )
         self.up = Gauge("clonewatch_worker_up", "1 while the worker is running", registry=r)
+        self.models_tracked = Gauge(
+            "clonewatch_models_tracked",
+            "Model baselines this worker's engine holds (at most EngineConfig.max_models)",
+            registry=r,
+        )
+        self.models_evicted = Counter(
+            "clonewatch_models_evicted",
+            "Lone model baselines evicted to make room for a new model id",
+            registry=r,
+        )
+        self.model_overflow_events = Counter(
+            "clonewatch_model_overflow_events",
+            "Events of model ids beyond max_models, scored in the shared __overflow__ model",
+            registry=r,
+        )
+        self._model_seen = {"models_evicted": 0, "model_overflow_events": 0}
+
+    def observe_models(self, stats: dict[str, int]) -> None:
+        """Set the model gauges from :meth:`detectors.engine.Engine.model_stats`."""
+        self.models_tracked.set(stats["models_tracked"])
+        for name, counter in (
+            ("models_evicted", self.models_evicted),
+            ("model_overflow_events", self.model_overflow_events),
+        ):
+            grown = stats[name] - self._model_seen[name]
+            if grown > 0:
+                counter.inc(grown)
+            self._model_seen[name] = stats[name]
 
     def dead_letter_reason(self, reason: str) -> str:
         """A low-cardinality label for a dead-letter reason (its kind, not its details)."""

@@ -38,12 +38,23 @@ class ReplaySummary:
     risk_scores: int = 0
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     sink_rejected: int = 0  # documents a search server refused for good (they are dead letters)
+    models: int = 0  # model baselines held at the end (at most EngineConfig.max_models)
+    models_evicted: int = 0  # lone baselines evicted to make room for a new model id
+    model_overflow_events: int = 0  # events scored in the shared __overflow__ model
     seconds: float = 0.0
 
     @property
     def events_per_second(self) -> float:
         """Throughput over the whole replay (decode included)."""
         return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def _model_note(self) -> str:
+        parts = []
+        if self.models_evicted:
+            parts.append(f"{self.models_evicted} lone ones evicted to make room")
+        if self.model_overflow_events:
+            parts.append(f"{self.model_overflow_events} events beyond the bound in __overflow__")
+        return f" ({', '.join(parts)})" if parts else ""
 
     def format(self) -> str:
         """A readable multi-line summary."""
@@ -52,6 +63,7 @@ class ReplaySummary:
             f"events       {self.events}\n"
             f"valid        {self.valid}\n"
             f"clients      {self.clients}\n"
+            f"models       {self.models}{self._model_note()}\n"
             f"alerts       {sum(self.alerts_by_level.values())} ({levels})\n"
             f"risk scores  {self.risk_scores}\n"
             f"dead letters {self.dead_letters}"
@@ -214,6 +226,10 @@ def replay_numbered(
             writer.close()
     summary.seconds = time.perf_counter() - started
     summary.clients = len(engine.clients)
+    models = engine.model_stats()
+    summary.models = models["models_tracked"]
+    summary.models_evicted = models["models_evicted"]
+    summary.model_overflow_events = models["model_overflow_events"]
     summary.alerts_by_level = dict(levels)
     summary.dead_letter_reasons = dict(reasons)
     return result

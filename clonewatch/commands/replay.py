@@ -60,6 +60,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="engine seed (same input and seed, same alerts)"
     )
+    p.add_argument(
+        "--max-models",
+        type=_positive,
+        default=EngineConfig().max_models,
+        metavar="N",
+        help="model baselines held at most (default %(default)s, about 130 KB each); past it "
+        "lone model ids evict each other, then new ids share one __overflow__ model",
+    )
     add_search_arguments(p)  # --elasticsearch URL, --opensearch URL, --namespace
     p.add_argument(
         "--sink-spool",
@@ -84,9 +92,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_replay)
 
 
-def _engine(seed: int, baseline: Path | None) -> Engine:
+def _positive(text: str) -> int:
+    """A whole number of at least 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _engine(seed: int, baseline: Path | None, max_models: int) -> Engine:
     """An engine, warm-started from a saved baseline when one is given."""
-    engine = Engine(EngineConfig(seed=seed))
+    engine = Engine(EngineConfig(seed=seed, max_models=max_models))
     if baseline is not None:
         try:
             engine.import_population(baseline.read_bytes())
@@ -210,7 +229,7 @@ def run_replay(args: argparse.Namespace) -> int:
     the summary) when some could not even be spooled.
     """
     check_paths(args)
-    engine = _engine(args.seed, args.load_baseline)
+    engine = _engine(args.seed, args.load_baseline, args.max_models)
     sinks = _sinks(args)
     try:
         result, alerts_path = replay_file(
@@ -241,6 +260,9 @@ def run_replay(args: argparse.Namespace) -> int:
             "events": s.events,
             "valid": s.valid,
             "clients": s.clients,
+            "models": s.models,
+            "models_evicted": s.models_evicted,
+            "model_overflow_events": s.model_overflow_events,
             "alerts_by_level": s.alerts_by_level,
             "risk_scores": s.risk_scores,
             "dead_letters": s.dead_letters,

@@ -99,3 +99,17 @@ class TestAlertRules:
             assert re.search(rf"^# TYPE ({name}|{name.removesuffix('_total')}) ", exported, re.M), (
                 name
             )
+
+
+class TestModelStats:
+    """The engine's model counts become a gauge and two counters that only grow."""
+
+    def test_observe_models_sets_gauge_and_adds_growth(self) -> None:
+        """The counters add what the engine's totals grew by since the last look."""
+        m = Metrics()
+        m.observe_models({"models_tracked": 5, "models_evicted": 2, "model_overflow_events": 0})
+        m.observe_models({"models_tracked": 7, "models_evicted": 9, "model_overflow_events": 4})
+        text = m.render()
+        assert b"clonewatch_models_tracked 7.0" in text
+        assert b"clonewatch_models_evicted_total 9.0" in text
+        assert b"clonewatch_model_overflow_events_total 4.0" in text
