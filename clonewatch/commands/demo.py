@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from clonewatch.cli import CommandError
+from clonewatch.commands.output_paths import check_writable
 from clonewatch.commands.replay import replay_file
 from clonewatch.extras import SIM_MODULES, require
 from clonewatch.progress import step
@@ -33,6 +35,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from clonewatch.sim import simulate  # noqa: PLC0415 - heavy (scikit-learn)
 
     out: Path = args.out
+    if not args.scale > 0:
+        raise CommandError("--scale must be a positive number", 2)
+    check_writable("--out", out / "report.html", make_parents=True)  # before minutes of work
     out.mkdir(parents=True, exist_ok=True)
     log_path, truth_path = out / "queries.jsonl.gz", out / "truth.json"
     step(f"[1/4] simulating traffic (seed {args.seed}, scale {args.scale}) -> {log_path}")
