@@ -32,11 +32,12 @@ FloatArray = NDArray[np.float64]
 class Pre(Observation):
     """One event as the signals see it, with what the batch pass keeps for the engine: the
     projected input and its checksum, and the reference rows its distances were measured to
-    (the engine adds the output's margin, and the class bucket when there is no input)."""
+    (the engine adds the output's margin, and the class bucket when there is no input), and
+    whether the raw input lay outside the model's domain (it was clipped into it)."""
 
-    __slots__ = ("crc", "nearest_row", "other_same_row", "z")
+    __slots__ = ("crc", "nearest_row", "other_same_row", "outside", "z")
     _shown: ClassVar[tuple[str, ...]] = (
-        *Observation._shown, "z", "crc", "nearest_row", "other_same_row",
+        *Observation._shown, "z", "crc", "nearest_row", "other_same_row", "outside",
     )  # fmt: skip
 
     def __init__(
@@ -53,6 +54,7 @@ class Pre(Observation):
         crc: int = 0,
         nearest_row: int = -1,
         other_same_row: int = -1,
+        outside: bool = False,
     ) -> None:
         super().__init__(
             owner, ts, nearest=nearest, cell=cell, label=label, retry=retry,
@@ -62,6 +64,7 @@ class Pre(Observation):
         self.crc = crc
         self.nearest_row = nearest_row  # the reference row ``nearest`` was measured to
         self.other_same_row = other_same_row  # the reference row ``other_same`` was measured to
+        self.outside = outside  # the raw input lay outside the model's domain fence
 
 
 _BLANK = Pre(0, 0.0)  # a placeholder, never handed out
@@ -91,7 +94,9 @@ def precompute(
             groups.setdefault(model_id, []).append(k)
     for model_id, idx in groups.items():
         pop = pops[model_id]
-        x = pop.in_domain(np.asarray([events[k].features for k in idx], dtype=np.float64))
+        raw = np.asarray([events[k].features for k in idx], dtype=np.float64)
+        x = pop.in_domain(raw)
+        outside: list[bool] = (raw != x).any(axis=1).tolist()
         z = pop.project(x).astype(np.float32)
         owner_ids = [owner_hash(events[k].client_id) for k in idx]
         owners = np.asarray(owner_ids, dtype=np.int64)
@@ -104,14 +109,14 @@ def precompute(
         retry, g = _steps(events, model_id, idx, z, z64, lab, crcs, store, config)
         rows = zip(
             idx, owner_ids, crcs, labels, cells, retry, nb.dist.tolist(), nb.row.tolist(),
-            nb.same.tolist(), nb.same_row.tolist(), nb.same_count.tolist(), strict=True,
+            nb.same.tolist(), nb.same_row.tolist(), nb.same_count.tolist(), outside, strict=True,
         )  # fmt: skip
-        for row, (k, owner, crc, label, cell, again, d, r, sd, sr, sc) in enumerate(rows):
+        for row, (k, owner, crc, label, cell, again, d, r, sd, sr, sc, out) in enumerate(rows):
             ts = events[k].timestamp.timestamp()  # QueryEvent.ts without its Python frame
             p = pre[k] = Pre(
                 owner, ts, nearest=d, cell=cell, label=None if label < 0 else label, retry=again,
                 other_same=sd, other_same_count=sc, z=z[row], crc=crc, nearest_row=r,
-                other_same_row=sr,
+                other_same_row=sr, outside=out,
             )  # fmt: skip
             if g is not None and not again:
                 _geometry_of(p, row, g, config.step_min_recent)

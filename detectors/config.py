@@ -39,6 +39,9 @@ class EngineConfig:
     tail_ratio: float = 2.5  # the alternative rate, as a multiple of the benign one...
     tail_ratio_fast: float = 8.0  # ...and a quicker one for lightly padded attacks
     tail_prior: float = 64.0  # prior queries behind the benign rate (at the nominal rate)
+    # Malformed inputs (detectors/malformed.py): wrong dimension or outside the domain.
+    malformed_prior: float = 256.0  # prior queries behind the model's benign rate of them
+    cap_malformed: float = 12.0  # a client's malformed queries alone stay below "high"
     # Population (per model).
     projection_dim: int = 32
     reference_size: int = 512

@@ -20,6 +20,7 @@ from detectors.config import EngineConfig
 from detectors.extras import Extras
 from detectors.fanout import ModelFanout
 from detectors.identity import IdentityPools, Pool
+from detectors.malformed import MalformedInput
 from detectors.outputs import (
     Output,
     Verdict,
@@ -46,6 +47,7 @@ from detectors.state import ClientState, ModelClientState
 from detectors.support import OVERFLOW_MODEL, ModelSupport
 from detectors.tail_count import TailCount
 from schemas import LEVEL_ORDER, QueryEvent, RiskLevel, level_for_score
+from schemas.registry import ModelRegistry, RegisteredModel
 
 _CAMPAIGN_LEVEL = LEVEL_ORDER["low"]  # an account reaching it counts towards a campaign
 _POOL_LEVEL = LEVEL_ORDER["high"]  # a pool reaching it alerts on every pooled key
@@ -74,8 +76,13 @@ class Engine:
     ['RiskRecord']
     """
 
-    def __init__(self, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self, config: EngineConfig | None = None, registry: ModelRegistry | None = None
+    ) -> None:
         self.config = config or EngineConfig()
+        # What the operator states about its models (schemas/registry.py): their dimension
+        # and domain, and a place outside the max_models bound.
+        self.registry: Mapping[str, RegisteredModel] = registry.models if registry else {}
         self.populations: dict[str, ModelPopulation] = {}
         self.clients: OrderedDict[str, ClientState] = OrderedDict()
         # Each signal by its own type, so compiled code calls it directly; in this order.
@@ -94,9 +101,13 @@ class Engine:
         self.stats: Counter[str] = Counter()
         # Bounded models, ranked by distinct clients (decoys evict decoys); fan-out to lone
         # models and the count of suspicious queries, which padding cannot average away.
-        self.support = ModelSupport(self.config)
+        self.support = ModelSupport(self.config, frozenset(self.registry))
         self._fanout = ModelFanout(self.config)
         self._tail = TailCount(self.config)
+        self._malformed = MalformedInput(self.config)
+        # The last batch's events its model cannot take (wrong dimension), each with its
+        # reason: the caller writes them as dead letters (they are scored all the same).
+        self.rejected: list[tuple[QueryEvent, str]] = []
         # Per (model, strongest signal of the qualifying account): one attack tool's accounts
         # show the same profile. Each model's first event time, for the rate outside campaigns.
         self.campaigns: dict[tuple[str, str], CampaignWatch] = {}
@@ -123,6 +134,7 @@ class Engine:
         from the engine's own bounded store.
         """
         out: list[Output] = []
+        self.rejected = []
         pre = self._precompute(events, states)
         for j, event in enumerate(events):
             if states is None:
@@ -204,6 +216,7 @@ class Engine:
         """Score one event against an explicit client state (for Faust tables)."""
         state = state or ClientState()
         out: list[Output] = []
+        self.rejected = []
         self._score(event, state, self._precompute([event], {event.client_id: state})[0], out)
         return state, out
 
@@ -225,6 +238,9 @@ class Engine:
         for model_id, pop in load_populations(blob, self.config).items():
             pid, victim = self.support.admit(model_id, self._frozen)
             self._forget_model(victim)
+            known = self.registry.get(model_id)
+            if known is not None and not pop.register(known):
+                self.stats["registry_conflicts"] += 1  # froze with another dimension: kept
             if pid == model_id:
                 self.populations[model_id] = pop
 
@@ -238,7 +254,8 @@ class Engine:
             self._forget_model(victim)
             pop = self.populations.get(pid)
             if pop is None:
-                pop = self.populations[pid] = ModelPopulation(pid, self.config)
+                known = self.registry.get(pid)
+                pop = self.populations[pid] = ModelPopulation(pid, self.config, known)
         return pop
 
     def _scored_as(self, model_id: str) -> str:
@@ -265,6 +282,7 @@ class Engine:
         """Models tracked, evicted (lone ones, to make room) and events pooled in overflow."""
         return {
             "models_tracked": len(self.support),
+            "models_registered": len(self.registry),
             "models_evicted": self.stats["models_evicted"],
             "model_overflow_events": self.stats["model_overflow_events"],
         }
@@ -302,11 +320,15 @@ class Engine:
         if ev.source_ip:
             st.source_ip = ev.source_ip
         has_features = pop.accepts(ev.features)
-        if ev.features and not has_features:
-            self.stats["feature_dim_mismatch"] += 1
+        bad = self._malformed_input(ev, pop, pre, has_features)
+        if pop.known is not None and ev.output is not None:
+            self._check_classes(pop.known, ev.output.probabilities)
         obs: Observation = pre
         self._observe_output(ev, obs, st, pre.z is not None)
         readings = self._readings(obs, st, pop, volume=True)
+        malformed = self._malformed.update(bad, st, pop)
+        if malformed is not None:
+            readings[MalformedInput.name] = malformed
         if self._extras is not None:
             self._extras.score(ev.model_id, pre.z, obs, st, readings)
         self._accumulate(client, st, obs, pop, ts, readings)
@@ -317,6 +339,7 @@ class Engine:
         st.risk = risk
         self._emit(ev, ts, st, Verdict(risk, level_for_score(risk), shares, readings), out)
         self._tail.learn(obs, pop, st.n, risk)
+        self._malformed.learn(bad, pop, st.n, risk)
         risk = self._pooled(ev, st, pop, ts, out, risk)
         if not self._may_teach(risk, st.n, obs.retry, pop, ev.features):
             return None
@@ -340,6 +363,32 @@ class Engine:
         if epoch and self._extras is not None:
             self._extras.learn(ev.model_id, pop.admitted)
         return "freeze" if froze else "epoch" if epoch else None
+
+    def _malformed_input(
+        self, ev: QueryEvent, pop: ModelPopulation, pre: Pre, has_features: bool
+    ) -> bool:
+        """Whether the event's input is one its own model cannot take: of another dimension
+        (counted, and kept in :attr:`rejected` for a dead letter) or outside the model's
+        domain. Inputs pooled in the overflow model, which mixes models, are not judged."""
+        features = ev.features
+        if not features or pop.model_id != ev.model_id:
+            return False
+        if not has_features:
+            self.stats["feature_dim_mismatch"] += 1
+            reason = (
+                f"feature dimension mismatch: model {ev.model_id} takes {pop.dim} features, "
+                f"got {len(features)}"
+            )
+            self.rejected.append((ev, reason))
+            return True
+        if pre.outside:
+            return True
+        return not pop.frozen and pop.outside(features)  # a registry's ranges, before a freeze
+
+    def _check_classes(self, known: RegisteredModel, probabilities: list[float] | None) -> None:
+        """Count answers whose class count is not the registry's (a logging fault to fix)."""
+        if known.n_classes is not None and probabilities and len(probabilities) != known.n_classes:
+            self.stats["output_class_mismatch"] += 1
 
     def _observe_output(
         self, ev: QueryEvent, obs: Observation, st: ModelClientState, has_input: bool

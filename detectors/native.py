@@ -31,6 +31,7 @@ COMPILED = (
     "engine",
     "fanout",
     "isotime",
+    "malformed",
     "outputs",
     "population",
     "rounding",

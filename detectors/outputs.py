@@ -50,6 +50,7 @@ SIGNAL_TITLES = {
     "volume": "high query volume",
     "tail_count": "many queries far in the tail of the model's benign traffic",
     "model_fanout": "queries to models almost no other client uses",
+    "malformed_input": "queries its model cannot take (wrong shape or outside its domain)",
 }
 
 
@@ -62,6 +63,8 @@ def signal_title(name: str, readings: dict[str, Reading]) -> str:
     reading = readings.get(name)
     if name == "model_fanout" and reading is not None:
         return f"queries to {reading.value:.0f} models almost no other client uses"
+    if name == "malformed_input" and reading is not None:
+        return f"{reading.value:.0f} queries its model cannot take (wrong shape or out of domain)"
     if name == "tail_count" and reading is not None:
         return f"{reading.value:.0%} of recent queries far in the tail of the model's traffic"
     return SIGNAL_TITLES.get(name, name)

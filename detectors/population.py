@@ -21,6 +21,7 @@ from detectors.kernels.nearest import nearest_rows, other_same_counts
 from detectors.scratch import scratch
 from detectors.sketch import TailSketch
 from schemas import ModelOutput
+from schemas.registry import RegisteredModel
 
 FloatArray = NDArray[np.float64]
 SELF_PRIOR: Final = 32.0  # pseudo-queries behind the self-similarity scale before any is learned
@@ -206,12 +207,17 @@ def domain_fence(rows: FloatArray) -> tuple[FloatArray, FloatArray]:
 class ModelPopulation:
     """The benign baseline of one model: standardiser, reference inputs, signal sketches."""
 
-    def __init__(self, model_id: str, config: EngineConfig) -> None:
+    def __init__(
+        self, model_id: str, config: EngineConfig, known: RegisteredModel | None = None
+    ) -> None:
         self.model_id = model_id
         self.config = config
+        # What the model registry states (schemas/registry.py): its dimension from the first
+        # event, and its feature ranges as the domain fence.
+        self.known = known
         seed = (config.seed * 1_000_003 + stable_hash(model_id)) % (2**32)
         self.rng = np.random.default_rng(seed)
-        self.dim: int | None = None
+        self.dim: int | None = None if known is None else known.n_features
         self.mean: FloatArray | None = None
         self.scale: FloatArray | None = None
         self.projection: FloatArray | None = None
@@ -221,6 +227,8 @@ class ModelPopulation:
         # The model's domain (see domain_fence), fixed with the feature space; None before.
         self.fence_lo: FloatArray | None = None
         self.fence_hi: FloatArray | None = None
+        if known is not None and known.feature_ranges is not None:  # stated: known at once
+            self.fence_lo, self.fence_hi = self._fence(np.zeros((1, known.n_features)))
         self.excluded = 0  # warm-up rows left out of the standardiser as out of domain
         self.reference = np.zeros((0, config.projection_dim), dtype=np.float64)
         self.reference_owner = np.zeros(0, dtype=np.int64)
@@ -256,6 +264,9 @@ class ModelPopulation:
         # Teaching queries seen, and those of them suspicious (detectors/tail_count.py).
         self.tail_seen = 0.0
         self.tail_hits = 0.0
+        # Teaching queries seen, and those of them malformed (detectors/malformed.py).
+        self.malformed_seen = 0.0
+        self.malformed_hits = 0.0
 
     # ------------------------------------------------------------------ features
     @property
@@ -267,7 +278,8 @@ class ModelPopulation:
         """Whether an event's features fit this model's input dimension.
 
         Before the feature space is frozen any shape is taken (warm-up keeps each shape's
-        rows apart, and the dimension most clients agree on wins at the freeze).
+        rows apart, and the dimension most clients agree on wins at the freeze), unless the
+        model registry states the dimension: then only that one, from the first event.
         """
         if not features:
             return False
@@ -285,12 +297,31 @@ class ModelPopulation:
         return out
 
     def outside(self, features: list[float]) -> bool:
-        """Whether any feature lies outside the model's domain (False before the freeze)."""
+        """Whether any feature lies outside the model's domain (False while it has no fence:
+        before the freeze, unless the model registry states its ranges)."""
         lo, hi = self.fence_lo, self.fence_hi
         if lo is None or hi is None or len(features) != lo.shape[0]:
             return False
         x = np.asarray(features, dtype=np.float64)
         return bool(((x < lo) | (x > hi)).any())
+
+    def _fence(self, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+        ranges = None if self.known is None else self.known.feature_ranges
+        if ranges is None:
+            return domain_fence(rows)
+        bounds = np.asarray(ranges, dtype=np.float64)
+        return bounds[:, 0].copy(), bounds[:, 1].copy()
+
+    def register(self, known: RegisteredModel) -> bool:
+        """Apply a registry entry to a restored baseline; False (unchanged) when the baseline
+        froze with another dimension than the registry states."""
+        if self.dim is not None and self.dim != known.n_features and self.frozen:
+            return False
+        self.known = known
+        self.dim = known.n_features
+        if known.feature_ranges is not None:
+            self.fence_lo, self.fence_hi = self._fence(np.zeros((1, known.n_features)))
+        return True
 
     def project(self, x: FloatArray) -> FloatArray:
         """Standardise and project rows of raw features (needs a frozen space)."""
@@ -301,13 +332,17 @@ class ModelPopulation:
 
     def _freeze(self) -> None:
         dim, n_rows, _ = self.warmup.leading_dim()
+        if self.known is not None:
+            dim = self.known.n_features
+            n_rows = sum(1 for r in self.warmup.rows if r.shape[0] == dim)
         if not n_rows:
             raise RuntimeError("no input dimension yet")
         self.dim = dim
         rows = np.vstack([r for r in self.warmup.rows if r.shape[0] == dim])
         # Rows far outside the domain the other rows agree on teach nothing: one absurd
         # input (1e20 in every feature) would otherwise set every feature's mean and scale.
-        lo, hi = domain_fence(rows)
+        # A registry's stated ranges are the domain itself.
+        lo, hi = self._fence(rows)
         inside = ((rows >= lo) & (rows <= hi)).all(axis=1)
         if 2 * int(inside.sum()) >= rows.shape[0]:
             self.excluded = int(rows.shape[0] - inside.sum())

@@ -44,6 +44,8 @@ _SCALARS = (
     "excluded",
     "tail_seen",
     "tail_hits",
+    "malformed_seen",
+    "malformed_hits",
 )
 
 

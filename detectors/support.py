@@ -9,6 +9,10 @@ model is used by that many clients, the new id's events are pooled into one over
 (:data:`OVERFLOW_MODEL`), counted. So models many clients use are never the ones evicted,
 and a flood of decoy ids only evicts other decoys.
 
+Models a registry names (``pinned``, :mod:`schemas.registry`) always have a place: they
+are tracked outside the bound and never evicted, so the operator's models cannot be pushed
+out or pooled however many ids others send.
+
 The same distinct-client count ranks a client's own models (``ClientState.model``): a
 decoy model nobody else uses cannot push out the state of a model the client really
 queries, and the fan-out test (:mod:`detectors.fanout`) counts the lone models a client
@@ -45,14 +49,21 @@ class ModelSupport:
     """The tracked models in least-recently-admitted order, each with the distinct clients
     seen on it (kept up to ``lone_model_clients``: only "lone or not" matters)."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, pinned: frozenset[str] = frozenset()) -> None:
         self.config = config
+        self.pinned = pinned  # registered models: outside the bound, never evicted
+        self._pinned_tracked = 0
         self._owners: OrderedDict[str, set[int]] = OrderedDict()
         self.evicted = 0  # lone models pushed out to make room
         self.pooled_models = 0  # ids sent to the overflow model (each time one is refused)
 
     def __len__(self) -> int:
         return len(self._owners)
+
+    @property
+    def bounded(self) -> int:
+        """Tracked models that count against ``max_models`` (the registered ones do not)."""
+        return len(self._owners) - self._pinned_tracked
 
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._owners
@@ -87,8 +98,11 @@ class ModelSupport:
         """
         need = self.config.lone_model_clients
         for model_id, seen in owners.items():
-            if model_id not in self._owners and len(self._owners) >= self.config.max_models:
-                continue
+            if model_id not in self._owners:
+                if model_id in self.pinned:
+                    self._pinned_tracked += 1
+                elif self.bounded >= self.config.max_models:
+                    continue
             mine = self._owners.setdefault(model_id, set())
             for owner in seen:
                 if len(mine) < need:
@@ -104,11 +118,20 @@ class ModelSupport:
         lone model evicted to make room (``None`` if none was)."""
         if model_id in self._owners or model_id == OVERFLOW_MODEL:
             return model_id, None
+        if model_id in self.pinned:
+            self._pinned_tracked += 1
+            self._owners[model_id] = set()
+            return model_id, None
         victim: str | None = None
-        if len(self._owners) >= self.config.max_models:
+        if self.bounded >= self.config.max_models:
             need = self.config.lone_model_clients
             victim = next(
-                (m for m, o in self._owners.items() if len(o) < need and not frozen(m)), None
+                (
+                    m
+                    for m, o in self._owners.items()
+                    if len(o) < need and m not in self.pinned and not frozen(m)
+                ),
+                None,
             )
             if victim is None:
                 self.pooled_models += 1

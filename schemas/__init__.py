@@ -37,6 +37,7 @@ from schemas.query import (
     QueryEvent,
     decode_event,
 )
+from schemas.registry import REGISTRY_VERSION, ModelRegistry, RegisteredModel
 
 __all__ = [
     "CAMPAIGN_RULE_ID",
@@ -46,6 +47,7 @@ __all__ = [
     "LEVEL_ORDER",
     "MAX_EVENT_BYTES",
     "MAX_FEATURES",
+    "REGISTRY_VERSION",
     "RULE_ID",
     "RULE_NAME",
     "RULE_VERSION",
@@ -56,7 +58,9 @@ __all__ = [
     "ClonewatchContext",
     "DeadLetter",
     "ModelOutput",
+    "ModelRegistry",
     "QueryEvent",
+    "RegisteredModel",
     "RiskEvent",
     "RiskLevel",
     "RiskRecord",

@@ -31,6 +31,7 @@ from streams.checkpoint import decode, is_head
 from streams.delivery import SinkHub
 from streams.faust_compat import collect_changelog_sends, gate_stream_fetches
 from streams.metrics import Health, Metrics
+from streams.registry import read_registry
 from streams.scoring import Scorer
 from streams.settings import Settings
 from streams.sinks.base import Sink
@@ -95,7 +96,9 @@ def build_pipeline(
     health: Health | None = None,
 ) -> Pipeline:
     """Build the Faust app, its topics, table, agents and timers."""
-    engine = engine if engine is not None else Engine(engine_config(settings))
+    if engine is None:
+        path = settings.model_registry  # a bad file: ValueError, the worker's usage error
+        engine = Engine(engine_config(settings), read_registry(path) if path else None)
     metrics = metrics if metrics is not None else Metrics()
     health = health if health is not None else Health()
     s = settings

@@ -41,6 +41,7 @@ class ReplaySummary:
     models: int = 0  # model baselines held at the end (at most EngineConfig.max_models)
     models_evicted: int = 0  # lone baselines evicted to make room for a new model id
     model_overflow_events: int = 0  # events scored in the shared __overflow__ model
+    models_registered: int = 0  # models the registry names (outside the bound)
     seconds: float = 0.0
 
     @property
@@ -50,6 +51,8 @@ class ReplaySummary:
 
     def _model_note(self) -> str:
         parts = []
+        if self.models_registered:
+            parts.append(f"{self.models_registered} in the model registry")
         if self.models_evicted:
             parts.append(f"{self.models_evicted} lone ones evicted to make room")
         if self.model_overflow_events:
@@ -164,10 +167,16 @@ def replay_numbered(
     reasons: Counter[str] = Counter()
     started = time.perf_counter()
     batch: list[QueryEvent] = []
+    lines_of: dict[int, tuple[int, bytes]] = {}  # id of a batched event -> its line
 
     def run_batch() -> None:
         outputs = engine.process_batch(batch)
+        for ev, reason in engine.rejected:  # scored, and a dead letter (wrong dimension)
+            lineno, raw = lines_of[id(ev)]
+            dead(DeadLetter.of(raw, reason, source=f"{source}:{lineno}"))
+            summary.valid -= 1
         batch.clear()
+        lines_of.clear()
         records: list[OutputRecord] = []
         for out in outputs:
             doc = out.to_dict()
@@ -186,6 +195,16 @@ def replay_numbered(
             sink.write(records)
         drain_sinks()
 
+    def dead(dl: DeadLetter) -> None:
+        summary.dead_letters += 1
+        reasons[dl.reason.split(":")[0]] += 1
+        rec = dead_letter_record(dl)
+        writer.write("dead_letter", rec.doc)
+        for sink in sinks:
+            sink.write([rec])
+        if keep_dead_letters:
+            result.dead_letters.append(rec.doc)
+
     def drain_sinks() -> None:
         for sink in sinks:
             for rejected in drain_rejected(sink):
@@ -199,20 +218,14 @@ def replay_numbered(
         try:
             for lineno, raw in lines:  # blank lines are skipped by the reader
                 summary.events += 1
-                decoded = raw.dead_letter() if isinstance(raw, OversizeLine) else decode_event(raw)
+                line = b"" if isinstance(raw, OversizeLine) else raw
+                decoded = raw.dead_letter() if isinstance(raw, OversizeLine) else decode_event(line)
                 if isinstance(decoded, DeadLetter):
-                    dl = decoded.model_copy(update={"source": f"{source}:{lineno}"})
-                    summary.dead_letters += 1
-                    reasons[dl.reason.split(":")[0]] += 1
-                    rec = dead_letter_record(dl)
-                    writer.write("dead_letter", rec.doc)
-                    for sink in sinks:
-                        sink.write([rec])
-                    if keep_dead_letters:
-                        result.dead_letters.append(rec.doc)
+                    dead(decoded.model_copy(update={"source": f"{source}:{lineno}"}))
                 else:
                     summary.valid += 1
                     batch.append(decoded)
+                    lines_of[id(decoded)] = (lineno, line)
                     if len(batch) >= BATCH_SIZE:
                         run_batch()
                 if on_progress is not None and summary.events % 1000 == 0:
@@ -230,6 +243,7 @@ def replay_numbered(
     summary.models = models["models_tracked"]
     summary.models_evicted = models["models_evicted"]
     summary.model_overflow_events = models["model_overflow_events"]
+    summary.models_registered = models["models_registered"]
     summary.alerts_by_level = dict(levels)
     summary.dead_letter_reasons = dict(reasons)
     return result

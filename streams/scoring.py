@@ -206,6 +206,7 @@ class Scorer:
         states: dict[str, ClientState] = {}  # client id -> state, as the engine wants them
         key_of: dict[str, bytes] = {}
         events: list[QueryEvent] = []
+        raw_of: dict[int, bytes] = {}  # id of an event -> its message, for a dead letter
         for item in items:
             if item.key not in positions_of:
                 positions, state = _load(lookup(item.key))
@@ -223,6 +224,7 @@ class Scorer:
                 if state is not None:
                     states[client] = state
             events.append(decoded)
+            raw_of[id(decoded)] = item.value
             if item.origin is not None:
                 positions_of[item.key] = {**positions, item.origin[0]: item.origin[1]}
             out.processed += 1
@@ -230,6 +232,8 @@ class Scorer:
             client = o.user.id if isinstance(o, Alert) else o.client_id
             # A campaign alert may name an account with no event in this batch: its own key.
             out.collect(key_of.get(client) or client.encode("utf-8"), o)
+        for ev, reason in self.engine.rejected:  # scored, and a dead letter (wrong dimension)
+            out.dead_letters.append(DeadLetter.of(raw_of[id(ev)], reason))
         client_of = {key: client for client, key in key_of.items()}
         for key, positions in positions_of.items():
             owner = client_of.get(key)
@@ -252,6 +256,9 @@ class Scorer:
             outputs: Sequence[Alert | RiskRecord]
             try:
                 new_state, outputs = self.engine.step(event, state)
+                out.dead_letters.extend(
+                    DeadLetter.of(item.value, reason) for _, reason in self.engine.rejected
+                )
             except Exception as exc:  # one bad event must not stop the worker
                 log.exception("engine_error", client_id=event.client_id, event_id=event.event_id)
                 out.dead_letters.append(

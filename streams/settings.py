@@ -132,6 +132,9 @@ class Settings(BaseModel):
     metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from outside the container
     metrics_port: int = Field(default=9308, ge=-1, le=65535)
 
+    # The operator's model registry (schemas/registry.py): dimensions, ranges, pinned models.
+    model_registry: Path | None = None
+
     # Engine thresholds, passed to detectors.engine.EngineConfig(**engine).
     engine: dict[str, Any] = Field(default_factory=dict)
 

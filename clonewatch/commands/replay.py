@@ -27,6 +27,7 @@ from detectors.config import EngineConfig
 from detectors.engine import Engine
 from streams.delivery import SPOOL_NAME, SinkSpool, SpoolingSink
 from streams.logread import LogReader
+from streams.registry import read_registry
 from streams.replay import (
     ReplayResult,
     UnreadableInputError,
@@ -68,6 +69,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="model baselines held at most (default %(default)s, about 130 KB each); past it "
         "lone model ids evict each other, then new ids share one __overflow__ model",
     )
+    p.add_argument(
+        "--model-registry",
+        type=Path,
+        metavar="FILE",
+        help="a model registry (JSON, docs/detection.md): each model's feature count and "
+        "ranges, known from the first event; registered models are outside --max-models",
+    )
     add_search_arguments(p)  # --elasticsearch URL, --opensearch URL, --namespace
     p.add_argument(
         "--sink-spool",
@@ -103,9 +111,14 @@ def _positive(text: str) -> int:
     return value
 
 
-def _engine(seed: int, baseline: Path | None, max_models: int) -> Engine:
-    """An engine, warm-started from a saved baseline when one is given."""
-    engine = Engine(EngineConfig(seed=seed, max_models=max_models))
+def _engine(args: argparse.Namespace) -> Engine:
+    """An engine with the registry given, warm-started from a saved baseline if one is."""
+    try:
+        registry = None if args.model_registry is None else read_registry(args.model_registry)
+    except ValueError as exc:
+        raise CommandError(str(exc), 1) from exc
+    engine = Engine(EngineConfig(seed=args.seed, max_models=args.max_models), registry)
+    baseline: Path | None = args.load_baseline
     if baseline is not None:
         try:
             engine.import_population(baseline.read_bytes())
@@ -213,7 +226,11 @@ def check_paths(args: argparse.Namespace) -> None:
     if uses_spool:
         outputs["--sink-spool"] = spool_folder(args) / SPOOL_NAME
     check_distinct(
-        {"LOG": args.log, "--load-baseline": args.load_baseline},
+        {
+            "LOG": args.log,
+            "--load-baseline": args.load_baseline,
+            "--model-registry": args.model_registry,
+        },
         outputs,
         may_replace={"--save-baseline": "--load-baseline"},
     )
@@ -229,7 +246,7 @@ def run_replay(args: argparse.Namespace) -> int:
     the summary) when some could not even be spooled.
     """
     check_paths(args)
-    engine = _engine(args.seed, args.load_baseline, args.max_models)
+    engine = _engine(args)
     sinks = _sinks(args)
     try:
         result, alerts_path = replay_file(
@@ -263,6 +280,7 @@ def run_replay(args: argparse.Namespace) -> int:
             "models": s.models,
             "models_evicted": s.models_evicted,
             "model_overflow_events": s.model_overflow_events,
+            "models_registered": s.models_registered,
             "alerts_by_level": s.alerts_by_level,
             "risk_scores": s.risk_scores,
             "dead_letters": s.dead_letters,

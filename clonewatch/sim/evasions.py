@@ -107,13 +107,15 @@ class Day:
         events: Iterable[Event],
         owner: Mapping[str, str] | None = None,
         accomplices: Iterable[str] = (),
+        benign: Iterable[str] = (),
     ) -> Day:
-        """The same cast with other events (new attacker keys and accomplices added)."""
+        """The same cast with other events (new attacker keys, accomplices and honest keys
+        added)."""
         merged = dict(self.owner) if owner is None else dict(self.owner) | dict(owner)
         return Day(
             tuple(events),
             merged,
-            self.benign,
+            self.benign | frozenset(benign),
             self.accomplices | frozenset(accomplices),
             self.attackers,
         )
@@ -634,6 +636,75 @@ def one_address(day: Day, rng: np.random.Generator) -> Day:
     return day.replace([e | {"source_ip": ip} for e in day.events])
 
 
+DRIFT_SHAPES = ("shifted", "rescaled", "class subset", "other source")
+DRIFT_PREFIX = "drift-"  # the keys of drifted customers start with this
+
+
+def _drifted_inputs(
+    shape: str, base: Floats, labels: list[int], r: _Ranges, rng: np.random.Generator
+) -> Floats:
+    """Natural inputs of one model as a new customer's own data would differ from them."""
+    mean = base.mean(axis=0)
+    sd = np.where(r.sd > 0, r.sd, 1.0)
+    if shape == "shifted":  # another site or season: every feature moved by 0.5-1 spread
+        x = base + rng.choice([-1.0, 1.0], size=base.shape[1]) * rng.uniform(0.5, 1.0) * sd
+    elif shape == "rescaled":  # another unit or gain: spread 0.5x or 1.7x about the mean
+        x = mean + (base - mean) * float(rng.choice([0.5, 1.7]))
+    elif shape == "class subset":  # a customer who only ever sees one or two classes
+        classes = set(rng.choice(sorted(set(labels)), size=min(2, len(set(labels))), replace=False))
+        keep = [i for i, lab in enumerate(labels) if lab in classes]
+        x = base[rng.choice(keep, size=base.shape[0])] if keep else base
+    else:  # other source: another sensor's response curve (gamma), and more noise
+        span = np.where(r.hi > r.lo, r.hi - r.lo, 1.0)
+        unit = np.clip((base - r.lo) / span, 0.0, 1.0)
+        x = r.lo + span * unit ** float(rng.uniform(0.5, 0.7))
+        x = x + rng.normal(size=x.shape) * 0.2 * sd
+    return r.natural(x)
+
+
+def drifted_customers(
+    day: Day, rng: np.random.Generator, *, shape: str, answer: Answer, keys: int = 12
+) -> Day:
+    """New honest customers whose natural inputs differ from the model's usual traffic
+    (issue 17 item 6): per model, one new tenant of ``keys`` keys from mid-morning on, each
+    sending 60 to 300 of its own natural queries, drawn from the model's benign inputs and
+    then ``shape``d (:data:`DRIFT_SHAPES`): shifted, rescaled, limited to one or two classes,
+    or from another source. Half of the tenants sit behind one office address. Not an
+    evasion: every key is benign, and flagging one throttles a paying customer."""
+    ranges = _benign_ranges(day)
+    pool: dict[str, list[tuple[list[float], int]]] = {}
+    for e in day.events:
+        if e["client_id"] in day.benign and e["model_id"] in ranges and e.get("features"):
+            label = int((e.get("output") or {}).get("label") or 0)
+            pool.setdefault(e["model_id"], []).append((e["features"], label))
+    new: list[Event] = []
+    benign: list[str] = []
+    day0 = min(seconds(e) for e in day.events) // DAY_SECONDS * DAY_SECONDS
+    for m, model in enumerate(sorted(pool)):
+        rows = pool[model]
+        r = ranges[model]
+        office = random_ip(rng) if m % 2 == 0 else None
+        agent = str(rng.choice(AGENTS))
+        start = rng.uniform(8.0, 12.0) * HOUR
+        for k in range(keys):
+            key = f"{DRIFT_PREFIX}{shape.replace(' ', '-')}-{model}-{k:02d}"
+            n = int(rng.integers(60, 301))
+            pick = rng.integers(len(rows), size=n)
+            base = np.asarray([rows[i][0] for i in pick], dtype=np.float64)
+            x = _drifted_inputs(shape, base, [rows[i][1] for i in pick], r, rng)
+            xc, probs = answer(model, x)
+            times = np.sort(rng.uniform(start, DAY_SECONDS - 1.0, size=n))
+            ip = office or random_ip(rng)
+            for t, xi, p in zip(times.tolist(), xc.tolist(), probs, strict=True):
+                new.append(
+                    {"event_id": _event_id(rng), "timestamp": stamp(day0 + t), "client_id": key,
+                     "model_id": model, "features": xi, "output": _output(p), "source_ip": ip,
+                     "user_agent": agent, "labels": {"tenant": f"drift-tenant-{model}"}}
+                )  # fmt: skip
+            benign.append(key)
+    return day.replace(_merge_by_time(day.events, new), benign=benign)
+
+
 # ---------------------------------------------------------------------- the catalogue
 
 
@@ -670,4 +741,8 @@ def catalogue(answer: Answer) -> dict[str, Evasion]:
         "honest clients behind shared NATs": shared_nat,
         "attackers inside a carrier NAT": bind(shared_nat, attackers_inside=True),
         "one gateway address for all": one_address,
+        **{
+            f"drifted customers: {shape}": bind(drifted_customers, shape=shape, answer=answer)
+            for shape in DRIFT_SHAPES
+        },
     }

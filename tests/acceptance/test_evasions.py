@@ -133,6 +133,40 @@ class TestTraffic:
         assert thief[-1] - thief[0] > 2 * 86_400 - 3 * 3_600 * 2
 
 
+class TestDriftedCustomers:
+    """New honest tenants whose natural inputs differ from the model's usual traffic."""
+
+    def test_new_benign_keys_per_model_in_time_order(self) -> None:
+        """Twelve keys per model, every one benign, the log still in time order."""
+        out = ev.drifted_customers(_day(), _rng(), shape="shifted", answer=_answer)
+        drifted = {e["client_id"] for e in out.events if e["client_id"].startswith("drift-")}
+        assert len(drifted) == 24 and drifted <= out.benign
+        assert out.owner == _day().owner
+        times = [ev.seconds(e) for e in out.events]
+        assert times == sorted(times)
+        assert len({e["event_id"] for e in out.events}) == len(out.events)
+
+    def test_each_shape_moves_the_inputs(self) -> None:
+        """Shifted and rescaled inputs differ from the benign ones in mean or spread; a class
+        subset keeps at most two of the answered classes; all stay in the benign range."""
+        day = _day()
+        honest = np.asarray([e["features"] for e in day.events if e["client_id"] == "honest"])
+
+        def drifted(shape: str) -> np.ndarray:
+            out = ev.drifted_customers(day, _rng(), shape=shape, answer=_answer)
+            rows = [e["features"] for e in out.events if e["client_id"].startswith(
+                f"drift-{shape.replace(' ', '-')}-a-")]  # fmt: skip
+            return np.asarray(rows)
+
+        shifted = drifted("shifted")
+        assert abs(shifted[:, 0].mean() - honest[:, 0].mean()) > 0.2  # clipped to the range
+        assert shifted.min() >= honest.min() and shifted.max() <= honest.max()
+        assert abs(drifted("rescaled")[:, 0].std() - honest[:, 0].std()) > 0.05
+        assert set(drifted("class subset")[:, 0].tolist()) <= set(honest[:, 0].tolist())
+        source = drifted("other source")
+        assert not np.allclose(source[:, 0].mean(), honest[:, 0].mean())
+
+
 class TestThresholdLearner:
     """The adaptive attacker retires keys before the count at which it was first noticed."""
 

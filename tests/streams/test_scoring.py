@@ -19,6 +19,7 @@ from streams.scoring import Item, Scorer, pack_state, route, unpack_state
 from streams.sinks.base import OutputRecord, SinkError
 from streams.sinks.memory import ListSink
 from tests.detectors.campaign_support import campaign_stream
+from tests.streams.broken_engine import BrokenBatches
 
 
 def _line(i: int, client: str, spread: float) -> bytes:
@@ -41,19 +42,6 @@ def _items(n: int) -> list[Item]:
         client = f"c{i % 5}"
         items.append(Item(client.encode(), _line(i, client, 1.0 + (i % 5)), ((i % 5) % 2, i)))
     return items
-
-
-class _BrokenBatches:
-    """An engine whose vectorised path always raises; everything else is the real engine's."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.engine, name)
-
-    def process_batch(self, *args: object, **kwargs: object) -> list[object]:
-        raise RuntimeError("boom")
 
 
 class TestRoute:
@@ -148,7 +136,7 @@ class TestScorer:
         """If the vectorised path raises, the same items are scored one by one from the table."""
         items = _items(120)
         expected = Scorer(Engine()).score(items, {}.get)
-        got = Scorer(cast(Engine, _BrokenBatches(Engine()))).score(items, {}.get)
+        got = Scorer(cast(Engine, BrokenBatches(Engine()))).score(items, {}.get)
         assert got.processed == expected.processed == 120
         assert sorted(r.id for _, r in got.risks) == sorted(r.id for _, r in expected.risks)
         assert got.states.keys() == expected.states.keys()
