@@ -14,6 +14,7 @@ import math
 import pytest
 
 from clonewatch.commands.redteam import RedteamRow, evasion_names
+from clonewatch.sim.evasions import DRIFT_PREFIX
 
 MIN_CAUGHT = 7
 STRUCTURAL = frozenset(
@@ -25,6 +26,7 @@ STRUCTURAL = frozenset(
     }
 )
 MAX_BENIGN_SHARE = 0.01
+DRIFTED_KEYS = 36  # 12 keys of one new tenant on each of the day's three models
 
 #: Evasions the engine loses to today, and why (issue 17's items).
 FAILING_TODAY: dict[str, str] = {
@@ -42,6 +44,15 @@ SLOW_TODAY: dict[int, str] = dict.fromkeys(
     "suspicious query is worth about 1 nat to it where an undiluted one adds up to 30 to "
     "novelty: 105 and 156 queries at 3:1 and 4:1 against bounds of 100 and 125",
 )
+
+#: Drifted honest customers (issue 17 item 6) the engine still flags, and why: at most 1 %
+#: of them may be flagged, and today far more are.
+DRIFT_FAILING_TODAY: dict[str, str] = {
+    f"drifted customers: {shape}": "issue 17 item 6: a new honest population far from the "
+    "model's usual traffic never teaches the baseline (its keys are above the learning risk "
+    f"at once), so novelty and self-similarity flag it; {flagged} of 36 drifted keys flagged"
+    for shape, flagged in (("shifted", 24), ("rescaled", 18), ("other source", 12))
+}
 
 #: Benign shapes the identity pools must leave alone entirely, not just under 1 %.
 NAT_ROWS = ("honest clients behind shared NATs", "attackers inside a carrier NAT")
@@ -79,11 +90,22 @@ class TestCatchRate:
 class TestBenignCost:
     """The evasions must not buy their misses with honest clients' alerts either."""
 
-    @pytest.mark.parametrize("evasion", evasion_names())
+    @pytest.mark.parametrize("evasion", _cases(DRIFT_FAILING_TODAY))
     def test_benign_flagged(self, redteam_rows: dict[str, RedteamRow], evasion: str) -> None:
         """At most 1 % of benign clients flagged at high or above."""
         row = _row(redteam_rows, evasion)
         assert row.benign_flag_rate <= MAX_BENIGN_SHARE, row.benign_flagged_keys
+
+    @pytest.mark.parametrize(
+        "evasion", [c for c in _cases(DRIFT_FAILING_TODAY) if "drifted" in str(c)]
+    )
+    def test_drifted_customers_flagged(
+        self, redteam_rows: dict[str, RedteamRow], evasion: str
+    ) -> None:
+        """At most 1 % of the drifted customers' own keys flagged (issue 17 item 6)."""
+        row = _row(redteam_rows, evasion)
+        flagged = [k for k in row.benign_flagged_keys if k.startswith(DRIFT_PREFIX)]
+        assert len(flagged) <= MAX_BENIGN_SHARE * DRIFTED_KEYS, flagged
 
     @pytest.mark.parametrize("evasion", NAT_ROWS)
     def test_shared_addresses_flag_no_one(
