@@ -19,7 +19,7 @@ from detectors.combiner import RiskCombiner
 from detectors.config import EngineConfig
 from detectors.extras import Extras
 from detectors.fanout import ModelFanout
-from detectors.identity import IdentityPools, Pool
+from detectors.identity import EVERYONE, IdentityPools, Pool
 from detectors.malformed import MalformedInput
 from detectors.outputs import (
     Output,
@@ -52,6 +52,9 @@ from schemas.registry import ModelRegistry, RegisteredModel
 _CAMPAIGN_LEVEL = LEVEL_ORDER["low"]  # an account reaching it counts towards a campaign
 _POOL_LEVEL = LEVEL_ORDER["high"]  # a pool reaching it alerts on every pooled key
 _LEVELS: dict[int, RiskLevel] = {rank: level for level, rank in LEVEL_ORDER.items()}
+
+
+SUSPECT = "pool_suspect"  # the state key: the young key already sent a suspicious query
 
 
 def _label(p: Pre) -> int:
@@ -340,7 +343,8 @@ class Engine:
         self._emit(ev, ts, st, Verdict(risk, level_for_score(risk), shares, readings), out)
         self._tail.learn(obs, pop, st.n, risk)
         self._malformed.learn(bad, pop, st.n, risk)
-        risk = self._pooled(ev, st, pop, ts, out, risk)
+        hit = obs.tail is not None and obs.tail >= cfg.tail_threshold
+        risk = self._pooled(ev, st, pop, ts, out, risk, hit)
         if not self._may_teach(risk, st.n, obs.retry, pop, ev.features):
             return None
         froze = False
@@ -425,6 +429,7 @@ class Engine:
         ts: float,
         out: list[Output],
         own: float,
+        hit: bool,
     ) -> float:
         """Score a young key's query again in each active pool of its source (none, most of
         the time). Returns the risk the query's lesson is gated by: the highest of the
@@ -437,6 +442,14 @@ class Engine:
         A key whose own risk already reached `low` is explained by its own evidence and
         feeds no pool: the pool scores what no key's alert explains, so an honest neighbour
         behind one NAT is not pooled with an attacker's loud key.
+
+        A young key that has sent one suspicious query (beyond ``tail_threshold`` in a look)
+        feeds, from its next query on, the pool of every source's such keys as well
+        (:data:`~detectors.identity.EVERYONE`): keys that share no network, account or user
+        agent still add up. Selected on a past query, the queries it scores are a fair
+        sample of the key's traffic; that pool names only keys that are implicated beyond
+        the pool's size of looks, and its risk gates its members' lessons as any pool's does
+        (rotating keys would otherwise teach the baseline their own inputs).
         """
         pools = self.pools
         if pools is None or st.risk >= self.config.learn_below_risk:
@@ -444,9 +457,16 @@ class Engine:
         if not (ev.source_ip or ev.labels):
             return own
         risk = own
-        for pool in pools.observe(ev.client_id, ev.source_ip, ev.labels, ev.user_agent, st.n, ts):
+        values = st.values
+        suspect = values.get(SUSPECT, 0.0) > 0.0
+        joined = pools.observe(
+            ev.client_id, ev.source_ip, ev.labels, ev.user_agent, st.n, ts, suspect
+        )
+        for pool in joined:
             pst = self._score_pool(ev, st, pop, ts, pool, out)
             risk = pst.risk if pst.risk > risk else risk
+        if hit and not suspect:  # from its next query on, in every source's pool too
+            values[SUSPECT] = 1.0
         return risk
 
     def _score_pool(
@@ -475,7 +495,10 @@ class Engine:
         if tail is not None:
             readings[TailCount.name] = tail
         hit = obs.tail is not None and obs.tail >= cfg.tail_threshold
-        pool.credit(ev.client_id, hit, self._tail.rate(pop), cfg.pool_name_surprise)
+        need = cfg.pool_name_surprise
+        if pool.kind == EVERYONE:  # a key named out of every young key: that many looks
+            need += math.log(cfg.pool_max_members)
+        pool.credit(ev.client_id, hit, self._tail.rate(pop), need)
         if obs.z is not None and not obs.retry:
             pst.push(obs.z, obs.crc, cfg.ring_size, obs.label)
         pst.last_ts = ts if ts > pst.last_ts else pst.last_ts

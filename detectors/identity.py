@@ -56,6 +56,8 @@ from detectors.state import ClientState
 FINGERPRINT_LABELS = ("ja4", "ja3", "tls_fingerprint")
 #: Labels naming the account a key belongs to: its keys are pooled too, wherever they send from.
 ACCOUNT_LABELS = ("tenant", "org", "organization", "account")
+#: The pool of every source's young keys that already sent a suspicious query.
+EVERYONE = "everyone"
 _EVICT_SCAN = 16  # oldest pools considered when one must go
 _NETWORKS_CACHE = 65_536  # addresses whose network is remembered
 
@@ -167,6 +169,8 @@ class Pool:
             words = f"from {self.basis}"
         elif self.kind == "account":
             words = f"of account {self.basis}"
+        elif self.kind == EVERYONE:
+            words = "from any source, each with a suspicious query,"
         else:
             words = f"with TLS fingerprint {self.basis}"
         return words if self.agent is None else f"{words} with user agent {self.agent!r}"
@@ -199,6 +203,7 @@ class IdentityPools:
         user_agent: str | None,
         n: int,
         ts: float,
+        suspect: bool = False,
     ) -> list[Pool]:
         """A key's ``n``-th query to a model: the active pools it counts in (often none).
 
@@ -226,6 +231,10 @@ class IdentityPools:
                 pool = self._join("account", account, agent, client_id, ts)
                 if pool is not None:
                     active.append(pool)
+        if suspect:  # a key that already sent a suspicious query: every source's pool too
+            pool = self._join(EVERYONE, "*", None, client_id, ts)
+            if pool is not None:
+                active.append(pool)
         return active
 
     def _join(

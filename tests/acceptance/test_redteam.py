@@ -31,11 +31,15 @@ DRIFTED_KEYS = 36  # 12 keys of one new tenant on each of the day's three models
 #: Evasions the engine loses to today, and why (issue 17's items).
 FAILING_TODAY: dict[str, str] = {
     "rotation over many /24s": "issue 17 item 5: keys that share no network, fingerprint or "
-    "user agent are pooled by nothing (no behaviour fingerprint yet); 4/8 caught",
+    "user agent meet only in the pool of every source's suspects, which JbDA's and the slow "
+    "attacker's keys rarely join (no behaviour fingerprint yet); 6/8 caught",
     "many /24s, one account": "issue 17 item 5: the account's pool reaches high, but without a "
     "shared user agent it names only implicated keys, and JbDA's and the slow attacker's "
     "keys are rarely in the tail one by one; 6/8 caught",
 }
+
+#: What the evasions still lost are caught today: a floor, so that a change cannot lose more.
+FLOOR_TODAY: dict[str, int] = {"rotation over many /24s": 6, "many /24s, one account": 6}
 
 #: Padding ratios whose median queries to alert still exceeds the bound, and why.
 SLOW_TODAY: dict[int, str] = dict.fromkeys(
@@ -51,7 +55,7 @@ DRIFT_FAILING_TODAY: dict[str, str] = {
     f"drifted customers: {shape}": "issue 17 item 6: a new honest population far from the "
     "model's usual traffic never teaches the baseline (its keys are above the learning risk "
     f"at once), so novelty and self-similarity flag it; {flagged} of 36 drifted keys flagged"
-    for shape, flagged in (("shifted", 24), ("rescaled", 18), ("other source", 12))
+    for shape, flagged in (("shifted", 25), ("rescaled", 17), ("other source", 12))
 }
 
 #: Benign shapes the identity pools must leave alone entirely, not just under 1 %.
@@ -84,6 +88,14 @@ class TestCatchRate:
         need = len(row.attackers) if evasion in STRUCTURAL else MIN_CAUGHT
         missed = [a.name for a in row.attackers if not a.caught]
         assert row.caught >= need, f"{row.caught}/{len(row.attackers)} caught; missed {missed}"
+
+    @pytest.mark.parametrize("evasion", sorted(FLOOR_TODAY))
+    def test_lost_evasions_keep_their_floor(
+        self, redteam_rows: dict[str, RedteamRow], evasion: str
+    ) -> None:
+        """An evasion the engine still loses is caught at least as often as today."""
+        row = _row(redteam_rows, evasion)
+        assert row.caught >= FLOOR_TODAY[evasion], [a.name for a in row.attackers if not a.caught]
 
 
 @pytest.mark.slow
