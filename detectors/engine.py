@@ -323,7 +323,12 @@ class Engine:
         if ev.source_ip:
             st.source_ip = ev.source_ip
         has_features = pop.accepts(ev.features)
-        bad = self._malformed_input(ev, pop, pre, has_features)
+        # Outside the domain fence: the batch pass knows it from clipping once the space is
+        # frozen; before that only a registry's stated ranges make a fence.
+        outside = pre.outside or (
+            not pop.frozen and ev.features is not None and pop.outside(ev.features)
+        )
+        bad = self._malformed_input(ev, pop, has_features, outside)
         if pop.known is not None and ev.output is not None:
             self._check_classes(pop.known, ev.output.probabilities)
         obs: Observation = pre
@@ -345,7 +350,7 @@ class Engine:
         self._malformed.learn(bad, pop, st.n, risk)
         hit = obs.tail is not None and obs.tail >= cfg.tail_threshold
         risk = self._pooled(ev, st, pop, ts, out, risk, hit)
-        if not self._may_teach(risk, st.n, obs.retry, pop, ev.features):
+        if not self._may_teach(risk, st.n, obs.retry, outside):
             return None
         froze = False
         if has_features and not pop.frozen and ev.features is not None:
@@ -369,7 +374,7 @@ class Engine:
         return "freeze" if froze else "epoch" if epoch else None
 
     def _malformed_input(
-        self, ev: QueryEvent, pop: ModelPopulation, pre: Pre, has_features: bool
+        self, ev: QueryEvent, pop: ModelPopulation, has_features: bool, outside: bool
     ) -> bool:
         """Whether the event's input is one its own model cannot take: of another dimension
         (counted, and kept in :attr:`rejected` for a dead letter) or outside the model's
@@ -385,9 +390,7 @@ class Engine:
             )
             self.rejected.append((ev, reason))
             return True
-        if pre.outside:
-            return True
-        return not pop.frozen and pop.outside(features)  # a registry's ranges, before a freeze
+        return outside
 
     def _check_classes(self, known: RegisteredModel, probabilities: list[float] | None) -> None:
         """Count answers whose class count is not the registry's (a logging fault to fix)."""
@@ -601,20 +604,15 @@ class Engine:
         if first is None or ts < first:
             self.model_first_ts[model_id] = ts
 
-    def _may_teach(
-        self, risk: float, n: int, retry: bool, pop: ModelPopulation, features: list[float] | None
-    ) -> bool:
+    def _may_teach(self, risk: float, n: int, retry: bool, outside: bool) -> bool:
         """Whether this query may teach its model's baseline: a client below the learning
-        risk, at one of its thinned lesson counts, no exact retry, and an input in domain."""
+        risk, at one of its thinned lesson counts, no exact retry, and an input in domain
+        (one outside it is counted in ``out_of_domain``: it never teaches)."""
         if risk >= self.config.learn_below_risk or not learn_eligible(n) or retry:
             return False
-        return not self._out_of_domain(pop, features)
-
-    def _out_of_domain(self, pop: ModelPopulation, features: list[float] | None) -> bool:
-        """Whether an input lies far outside its model's domain (counted): it never teaches."""
-        if features is None or not pop.outside(features):
+        if outside:
+            self.stats["out_of_domain"] += 1
             return False
-        self.stats["out_of_domain"] += 1
         return True
 
     def _emit(

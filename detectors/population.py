@@ -227,8 +227,9 @@ class ModelPopulation:
         # The model's domain (see domain_fence), fixed with the feature space; None before.
         self.fence_lo: FloatArray | None = None
         self.fence_hi: FloatArray | None = None
-        if known is not None and known.feature_ranges is not None:  # stated: known at once
-            self.fence_lo, self.fence_hi = self._fence(np.zeros((1, known.n_features)))
+        stated = self._stated_fence()
+        if stated is not None:  # the registry's ranges: the domain from the first event
+            self.fence_lo, self.fence_hi = stated
         self.excluded = 0  # warm-up rows left out of the standardiser as out of domain
         self.reference = np.zeros((0, config.projection_dim), dtype=np.float64)
         self.reference_owner = np.zeros(0, dtype=np.int64)
@@ -305,10 +306,11 @@ class ModelPopulation:
         x = np.asarray(features, dtype=np.float64)
         return bool(((x < lo) | (x > hi)).any())
 
-    def _fence(self, rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def _stated_fence(self) -> tuple[FloatArray, FloatArray] | None:
+        """The registry's feature ranges as the domain fence, if it states them."""
         ranges = None if self.known is None else self.known.feature_ranges
         if ranges is None:
-            return domain_fence(rows)
+            return None
         bounds = np.asarray(ranges, dtype=np.float64)
         return bounds[:, 0].copy(), bounds[:, 1].copy()
 
@@ -319,8 +321,9 @@ class ModelPopulation:
             return False
         self.known = known
         self.dim = known.n_features
-        if known.feature_ranges is not None:
-            self.fence_lo, self.fence_hi = self._fence(np.zeros((1, known.n_features)))
+        stated = self._stated_fence()
+        if stated is not None:
+            self.fence_lo, self.fence_hi = stated
         return True
 
     def project(self, x: FloatArray) -> FloatArray:
@@ -342,7 +345,7 @@ class ModelPopulation:
         # Rows far outside the domain the other rows agree on teach nothing: one absurd
         # input (1e20 in every feature) would otherwise set every feature's mean and scale.
         # A registry's stated ranges are the domain itself.
-        lo, hi = self._fence(rows)
+        lo, hi = self._stated_fence() or domain_fence(rows)
         inside = ((rows >= lo) & (rows <= hi)).all(axis=1)
         if 2 * int(inside.sum()) >= rows.shape[0]:
             self.excluded = int(rows.shape[0] - inside.sum())
